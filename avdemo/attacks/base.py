@@ -1,0 +1,218 @@
+"""The shared machinery of every L-inf attack on (waveform, frames) pairs.
+
+An attack maximises `CE(model(x_a, x_v), y) + extra_loss` (or, in targeted mode,
+`-CE(model(x_a, x_v), target) + extra_loss`) over the adversarial inputs, keeping each
+attacked modality inside its own L-inf ball around the *clean* input and inside its valid
+range: waveform in [-1, 1], pixels in [0, 1]. A modality whose budget is 0 is never touched
+and comes back bit-identical.
+
+Budgets are in input units: eps_audio in waveform amplitude, eps_visual in pixel units
+(8/255 ~ 0.031); eps_visual may also be one value per RGB channel, which is how the paper's
+budgets, defined in ImageNet-normalised units, map to pixel space (see `presets`).
+
+Subclasses change only how a gradient becomes a step (`direction`) and their defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import AVOutput
+
+Budget = float | Sequence[float]
+ExtraLoss = Callable[[AVOutput, torch.Tensor], torch.Tensor]
+
+MODALITIES = ("audio", "visual")
+VALID_RANGE = {"audio": (-1.0, 1.0), "visual": (0.0, 1.0)}
+UNITS = {"audio": "waveform amplitude", "visual": "pixel units, 1/255 = 0.0039"}
+
+
+@dataclass
+class AttackTrace:
+    """Per-step record for the UI: row 0 is the clean input, row k the input after k steps.
+
+    Each field is `(steps + 1, B)`: the attacker's objective, the predicted class, its
+    softmax probability, and the probability of the label (true class or target).
+    """
+
+    loss: torch.Tensor
+    predicted: torch.Tensor
+    confidence: torch.Tensor
+    label_probability: torch.Tensor
+
+
+@dataclass
+class AttackResult:
+    """Adversarial inputs `(B, L)` and `(B, T, 3, H, W)`, their perturbations (adversarial
+    minus clean, same shapes), the trace and the model's output on the adversarial inputs."""
+
+    waveform: torch.Tensor
+    frames: torch.Tensor
+    delta_waveform: torch.Tensor
+    delta_frames: torch.Tensor
+    trace: AttackTrace
+    output: AVOutput | torch.Tensor
+
+
+def logits_of(output: AVOutput | torch.Tensor) -> torch.Tensor:
+    """Attacks accept any model returning an `AVOutput` or a bare logits tensor `(B, K)`."""
+    return output if isinstance(output, torch.Tensor) else output.logits
+
+
+def _budget_tensor(value: Budget, modality: str, name: str) -> torch.Tensor:
+    """A budget as a tensor broadcastable to its modality: `()` or, per RGB channel, `(1, 1, 3, 1, 1)`."""
+    tensor = torch.as_tensor(value, dtype=torch.float32)
+    if tensor.dim() == 1 and modality == "visual" and tensor.numel() == 3:
+        tensor = tensor.view(1, 1, 3, 1, 1)
+    elif tensor.dim() != 0:
+        raise ValueError(f"{name} must be a number" + (" or 3 numbers (R, G, B)" if modality == "visual" else ""))
+    if not torch.isfinite(tensor).all() or (tensor < 0).any() or (tensor > 1).any():
+        raise ValueError(f"{name} must be between 0 and 1 ({UNITS[modality]}), got {value}")
+    return tensor
+
+
+class Attack:
+    """An L-inf attack on both modalities with separate budgets, run in the model's eval mode.
+
+    Call it as `attack(waveform, frames, labels)` with waveform `(B, L)` in [-1, 1], frames
+    `(B, T, 3, H, W)` in [0, 1] and labels `(B,)` (target classes in targeted mode). The
+    optional `extra_loss(output, labels) -> (B,)` is added to the objective, so a defense's
+    own training term can be attacked adaptively.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        eps_audio: Budget = 0.0,
+        eps_visual: Budget = 0.0,
+        step_audio: Budget | None = None,
+        step_visual: Budget | None = None,
+        steps: int = 1,
+        random_start: bool = False,
+        targeted: bool = False,
+        extra_loss: ExtraLoss | None = None,
+        seed: int | None = None,
+    ):
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be a whole number of at least 1, got {steps}")
+        self.model = model
+        self.steps = int(steps)
+        self.random_start = random_start
+        self.targeted = targeted
+        self.extra_loss = extra_loss
+        self.seed = seed
+        self.eps = {
+            "audio": _budget_tensor(eps_audio, "audio", "eps_audio"),
+            "visual": _budget_tensor(eps_visual, "visual", "eps_visual"),
+        }
+        given_steps = {"audio": step_audio, "visual": step_visual}
+        self.step_size = {
+            m: self.eps[m] / 8 if given_steps[m] is None else _budget_tensor(given_steps[m], m, f"step_{m}")
+            for m in MODALITIES
+        }
+
+    @property
+    def attacked(self) -> tuple[str, ...]:
+        """The modalities with a non-zero budget."""
+        return tuple(m for m in MODALITIES if bool((self.eps[m] > 0).any()))
+
+    def reset(self) -> None:
+        """Clear per-call state (momentum, ...) before a new batch."""
+
+    def direction(self, modality: str, grad: torch.Tensor) -> torch.Tensor:
+        """The ascent direction for one modality's gradient; L-inf steepest ascent by default."""
+        return grad.sign()
+
+    def objective(self, output: AVOutput | torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-sample objective `(B,)` that the attack maximises."""
+        loss = F.cross_entropy(logits_of(output), labels, reduction="none")
+        if self.targeted:
+            loss = -loss
+        if self.extra_loss is not None:
+            loss = loss + self.extra_loss(output, labels)
+        return loss
+
+    def _project(self, adv: torch.Tensor, clean: torch.Tensor, modality: str) -> torch.Tensor:
+        eps = self.eps[modality].to(clean.device, clean.dtype)
+        delta = torch.maximum(torch.minimum(adv - clean, eps), -eps)
+        low, high = VALID_RANGE[modality]
+        return torch.clamp(clean + delta, low, high)
+
+    def _random_start(self, clean: torch.Tensor, modality: str, generator: torch.Generator | None) -> torch.Tensor:
+        eps = self.eps[modality].to(clean.device, clean.dtype)
+        noise = torch.rand(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+        return self._project(clean + (2 * noise - 1) * eps, clean, modality)
+
+    def __call__(self, waveform: torch.Tensor, frames: torch.Tensor, labels: torch.Tensor) -> AttackResult:
+        clean = {"audio": waveform.detach(), "visual": frames.detach()}
+        for modality, tensor in clean.items():
+            low, high = VALID_RANGE[modality]
+            if tensor.numel() and (tensor.min() < low or tensor.max() > high):
+                raise ValueError(f"{modality} input must lie in [{low}, {high}]")
+        attacked = self.attacked
+        adv = dict(clean)
+        self.reset()
+        if self.random_start:
+            generator = None
+            if self.seed is not None:
+                generator = torch.Generator(device=waveform.device).manual_seed(self.seed)
+            for modality in attacked:
+                adv[modality] = self._random_start(clean[modality], modality, generator)
+
+        records: list[tuple[torch.Tensor, torch.Tensor]] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for _ in range(self.steps):
+                for modality in attacked:
+                    adv[modality] = adv[modality].detach().requires_grad_(True)
+                output = self.model(adv["audio"], adv["visual"])
+                loss = self.objective(output, labels)
+                records.append((loss.detach(), logits_of(output).detach()))
+                if not attacked:
+                    continue
+                grads = torch.autograd.grad(loss.sum(), [adv[m] for m in attacked], allow_unused=True)
+                with torch.no_grad():
+                    for modality, grad in zip(attacked, grads):
+                        if grad is None:  # the model ignores this modality
+                            grad = torch.zeros_like(adv[modality])
+                        step = self.step_size[modality].to(grad.device, grad.dtype)
+                        moved = adv[modality] + step * self.direction(modality, grad)
+                        adv[modality] = self._project(moved, clean[modality], modality)
+            with torch.no_grad():
+                adv = {m: t.detach() for m, t in adv.items()}
+                output = self.model(adv["audio"], adv["visual"])
+                records.append((self.objective(output, labels), logits_of(output)))
+        finally:
+            self.model.train(was_training)
+
+        return AttackResult(
+            waveform=adv["audio"],
+            frames=adv["visual"],
+            delta_waveform=adv["audio"] - clean["audio"],
+            delta_frames=adv["visual"] - clean["visual"],
+            trace=_trace(records, labels),
+            output=output,
+        )
+
+
+def _trace(records: list[tuple[torch.Tensor, torch.Tensor]], labels: torch.Tensor) -> AttackTrace:
+    losses = torch.stack([loss for loss, _ in records])
+    probabilities = torch.stack([torch.softmax(logits, dim=-1) for _, logits in records])
+    confidence, predicted = probabilities.max(dim=-1)
+    index = labels.view(1, -1, 1).expand(len(records), -1, 1)
+    return AttackTrace(
+        loss=losses,
+        predicted=predicted,
+        confidence=confidence,
+        label_probability=probabilities.gather(-1, index).squeeze(-1),
+    )

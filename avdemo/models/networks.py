@@ -1,0 +1,165 @@
+"""Audio-visual event recognition networks: the fused models, the unimodal baselines and
+the audio-guided attention localization model (Tian & Xu, CVPR 2021, §3.2 and §4.5).
+
+Every network takes the same two inputs and returns one `AVOutput`, so attacks, defenses
+and views treat them alike:
+- waveform `(B, L)` float in [-1, 1] at 11025 Hz;
+- frames `(B, T, 3, H, W)` float in [0, 1]. T = 1 is the paper's setting; for T > 1 the
+  per-frame visual features are averaged over time and the per-frame maps are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .audio_net import AudioNet
+from .fusion import FUSIONS, create_fusion
+from .visual_net import VisualNet
+
+ModelKind = Literal["av", "audio", "visual"]
+
+
+@dataclass
+class AVOutput:
+    """What every network returns. Fields a network has no use for are None.
+
+    logits `(B, K)`; fused `(B, D)`, the classifier's input; audio `(B, Da)`; visual `(B, Dv)`,
+    the frame features averaged over time; visual_frames `(B, T, Dv)`; visual_map
+    `(B, T, Dv, h, w)`, the last ResNet feature map per frame; attention `(B, T, h, w)`, the
+    audio-guided attention weights, summing to 1 over each frame's h x w cells.
+    """
+
+    logits: torch.Tensor
+    fused: torch.Tensor
+    audio: torch.Tensor | None = None
+    visual: torch.Tensor | None = None
+    visual_frames: torch.Tensor | None = None
+    visual_map: torch.Tensor | None = None
+    attention: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a network; serialisable to JSON for model cards."""
+
+    num_classes: int
+    kind: ModelKind = "av"
+    fusion: str = "concat"
+    width: float = 1.0
+    attention: bool = False
+
+    def __post_init__(self) -> None:
+        if self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
+        if self.kind not in ("av", "audio", "visual"):
+            raise ValueError(f"unknown model kind {self.kind!r}; choose av, audio or visual")
+        if self.kind == "av" and self.fusion not in FUSIONS:
+            raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {sorted(FUSIONS)}")
+        if self.attention and self.kind != "av":
+            raise ValueError("audio-guided attention needs both modalities (kind='av')")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _check_frames(frames: torch.Tensor) -> None:
+    if frames.dim() != 5 or frames.shape[2] != 3:
+        raise ValueError(f"frames must be (B, T, 3, H, W), got shape {tuple(frames.shape)}")
+
+
+def encode_frames(visual_net: VisualNet, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames `(B, T, 3, H, W)` -> per-frame features `(B, T, C)` and maps `(B, T, C, h, w)`."""
+    _check_frames(frames)
+    batch, steps = frames.shape[:2]
+    features, maps = visual_net(frames.flatten(0, 1))
+    return features.unflatten(0, (batch, steps)), maps.unflatten(0, (batch, steps))
+
+
+def audio_guided_attention(audio: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """w_i = softmax_i(f_a^T f_v^i) over each frame's cells; returns (f_v^att `(B, T, C)`, w `(B, T, h, w)`).
+
+    audio `(B, C)`, maps `(B, T, C, h, w)`.
+    """
+    cells = maps.flatten(3)  # (B, T, C, h*w)
+    weights = torch.softmax(torch.einsum("bc,btcn->btn", audio, cells), dim=-1)
+    attended = torch.einsum("btn,btcn->btc", weights, cells)
+    return attended, weights.unflatten(2, maps.shape[3:])
+
+
+class AVNet(nn.Module):
+    """Audio net + visual net + fusion + linear classifier; optionally the §4.5 attention,
+    whose attended visual feature replaces the pooled one."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.audio_net = AudioNet(config.width)
+        self.visual_net = VisualNet(config.width)
+        self.fusion = create_fusion(config.fusion, self.audio_net.feature_dim)
+        self.classifier = nn.Linear(self.fusion.out_dim, config.num_classes)
+
+    def forward(self, waveform: torch.Tensor, frames: torch.Tensor) -> AVOutput:
+        audio = self.audio_net(waveform)
+        frame_features, maps = encode_frames(self.visual_net, frames)
+        attention = None
+        if self.config.attention:
+            frame_features, attention = audio_guided_attention(audio, maps)
+        visual = frame_features.mean(dim=1)
+        fused = self.fusion(audio, visual)
+        return AVOutput(
+            logits=self.classifier(fused),
+            fused=fused,
+            audio=audio,
+            visual=visual,
+            visual_frames=frame_features,
+            visual_map=maps,
+            attention=attention,
+        )
+
+
+class AudioOnlyNet(nn.Module):
+    """The unimodal audio baseline; it takes frames too (and ignores them) so every network
+    has the same call signature."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.audio_net = AudioNet(config.width)
+        self.classifier = nn.Linear(self.audio_net.feature_dim, config.num_classes)
+
+    def forward(self, waveform: torch.Tensor, frames: torch.Tensor | None = None) -> AVOutput:
+        audio = self.audio_net(waveform)
+        return AVOutput(logits=self.classifier(audio), fused=audio, audio=audio)
+
+
+class VisualOnlyNet(nn.Module):
+    """The unimodal visual baseline; it takes the waveform too (and ignores it)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.visual_net = VisualNet(config.width)
+        self.classifier = nn.Linear(self.visual_net.feature_dim, config.num_classes)
+
+    def forward(self, waveform: torch.Tensor | None, frames: torch.Tensor) -> AVOutput:
+        frame_features, maps = encode_frames(self.visual_net, frames)
+        visual = frame_features.mean(dim=1)
+        return AVOutput(
+            logits=self.classifier(visual),
+            fused=visual,
+            visual=visual,
+            visual_frames=frame_features,
+            visual_map=maps,
+        )
+
+
+NETWORKS: dict[str, type[nn.Module]] = {"av": AVNet, "audio": AudioOnlyNet, "visual": VisualOnlyNet}
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """A freshly initialised network for a config."""
+    return NETWORKS[config.kind](config)
