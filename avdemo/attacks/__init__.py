@@ -4,7 +4,8 @@
     result = attack(waveform, frames, labels)   # waveform (B, L), frames (B, T, 3, H, W)
 """
 
-from . import fgsm, ifgsm, mim, pgd  # noqa: F401  (each registers its attack)
+# Importing each attack registers it; this order (weakest to strongest) is the order menus show.
+from . import fgsm, ifgsm, pgd, mim  # noqa: F401, I001
 from .base import MODALITIES, VALID_RANGE, Attack, AttackResult, AttackTrace, logits_of
 from .fgsm import FGSM
 from .ifgsm import IFGSM
