@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from avdemo.attacks import (
+    FGSM,
     PAPER_EPS_BOTH,
     PAPER_EPS_SINGLE,
     available_attacks,
@@ -209,6 +210,9 @@ def test_unimodal_model_gives_no_gradient_for_the_ignored_modality():
     result = create_attack("pgd", audio_only, eps_audio=0.01, eps_visual=8 / 255)(waveform, frames, labels)
     assert torch.equal(result.frames, frames)
     assert result.delta_waveform.abs().max() > 0
+    audio_only.requires_grad_(False)  # frozen weights: the loss then needs no gradient at all
+    result = create_attack("mim", audio_only, eps_visual=8 / 255)(waveform, frames, labels)
+    assert torch.equal(result.frames, frames) and torch.equal(result.waveform, waveform)
 
 
 def test_random_start_is_reproducible_with_a_seed(untrained):
@@ -226,6 +230,8 @@ def test_registry_and_bad_arguments_give_clear_errors(untrained):
         create_attack("cw", untrained)
     with pytest.raises(TypeError, match="does not take"):
         create_attack("fgsm", untrained, steps=10)
+    with pytest.raises(TypeError):
+        FGSM(untrained, random_start=True)
     with pytest.raises(ValueError, match="between 0 and 1"):
         create_attack("pgd", untrained, eps_visual=8)
     with pytest.raises(ValueError, match="between 0 and 1"):

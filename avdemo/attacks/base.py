@@ -65,7 +65,7 @@ def logits_of(output: AVOutput | torch.Tensor) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.logits
 
 
-def _budget_tensor(value: Budget, modality: str, name: str) -> torch.Tensor:
+def budget_tensor(value: Budget, modality: str, name: str) -> torch.Tensor:
     """A budget as a tensor broadcastable to its modality: `()` or, per RGB channel, `(1, 1, 3, 1, 1)`."""
     tensor = torch.as_tensor(value, dtype=torch.float32)
     if tensor.dim() == 1 and modality == "visual" and tensor.numel() == 3:
@@ -80,7 +80,8 @@ def _budget_tensor(value: Budget, modality: str, name: str) -> torch.Tensor:
 class Attack:
     """An L-inf attack on both modalities with separate budgets, run in the model's eval mode.
 
-    Call it as `attack(waveform, frames, labels)` with waveform `(B, L)` in [-1, 1], frames
+    The base class is a single step of size eps (FGSM); iterative attacks add steps. Call it
+    as `attack(waveform, frames, labels)` with waveform `(B, L)` in [-1, 1], frames
     `(B, T, 3, H, W)` in [0, 1] and labels `(B,)` (target classes in targeted mode). The
     optional `extra_loss(output, labels) -> (B,)` is added to the objective, so a defense's
     own training term can be attacked adaptively.
@@ -94,31 +95,18 @@ class Attack:
         *,
         eps_audio: Budget = 0.0,
         eps_visual: Budget = 0.0,
-        step_audio: Budget | None = None,
-        step_visual: Budget | None = None,
-        steps: int = 1,
-        random_start: bool = False,
         targeted: bool = False,
         extra_loss: ExtraLoss | None = None,
-        seed: int | None = None,
     ):
-        if int(steps) != steps or steps < 1:
-            raise ValueError(f"steps must be a whole number of at least 1, got {steps}")
         self.model = model
-        self.steps = int(steps)
-        self.random_start = random_start
         self.targeted = targeted
         self.extra_loss = extra_loss
-        self.seed = seed
         self.eps = {
-            "audio": _budget_tensor(eps_audio, "audio", "eps_audio"),
-            "visual": _budget_tensor(eps_visual, "visual", "eps_visual"),
+            "audio": budget_tensor(eps_audio, "audio", "eps_audio"),
+            "visual": budget_tensor(eps_visual, "visual", "eps_visual"),
         }
-        given_steps = {"audio": step_audio, "visual": step_visual}
-        self.step_size = {
-            m: self.eps[m] / 8 if given_steps[m] is None else _budget_tensor(given_steps[m], m, f"step_{m}")
-            for m in MODALITIES
-        }
+        self.steps = 1
+        self.step_size = dict(self.eps)
 
     @property
     def attacked(self) -> tuple[str, ...]:
@@ -126,7 +114,11 @@ class Attack:
         return tuple(m for m in MODALITIES if bool((self.eps[m] > 0).any()))
 
     def reset(self) -> None:
-        """Clear per-call state (momentum, ...) before a new batch."""
+        """Clear per-call state (momentum, random generator, ...) before a new batch."""
+
+    def start(self, clean: torch.Tensor, modality: str) -> torch.Tensor:
+        """Where the search starts: the clean input itself, unless a subclass says otherwise."""
+        return clean
 
     def direction(self, modality: str, grad: torch.Tensor) -> torch.Tensor:
         """The ascent direction for one modality's gradient; L-inf steepest ascent by default."""
@@ -141,16 +133,12 @@ class Attack:
             loss = loss + self.extra_loss(output, labels)
         return loss
 
-    def _project(self, adv: torch.Tensor, clean: torch.Tensor, modality: str) -> torch.Tensor:
+    def project(self, adv: torch.Tensor, clean: torch.Tensor, modality: str) -> torch.Tensor:
+        """Onto the eps-ball around the clean input, then onto the valid range."""
         eps = self.eps[modality].to(clean.device, clean.dtype)
         delta = torch.maximum(torch.minimum(adv - clean, eps), -eps)
         low, high = VALID_RANGE[modality]
         return torch.clamp(clean + delta, low, high)
-
-    def _random_start(self, clean: torch.Tensor, modality: str, generator: torch.Generator | None) -> torch.Tensor:
-        eps = self.eps[modality].to(clean.device, clean.dtype)
-        noise = torch.rand(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
-        return self._project(clean + (2 * noise - 1) * eps, clean, modality)
 
     def __call__(self, waveform: torch.Tensor, frames: torch.Tensor, labels: torch.Tensor) -> AttackResult:
         clean = {"audio": waveform.detach(), "visual": frames.detach()}
@@ -159,14 +147,8 @@ class Attack:
             if tensor.numel() and (tensor.min() < low or tensor.max() > high):
                 raise ValueError(f"{modality} input must lie in [{low}, {high}]")
         attacked = self.attacked
-        adv = dict(clean)
         self.reset()
-        if self.random_start:
-            generator = None
-            if self.seed is not None:
-                generator = torch.Generator(device=waveform.device).manual_seed(self.seed)
-            for modality in attacked:
-                adv[modality] = self._random_start(clean[modality], modality, generator)
+        adv = {m: self.start(clean[m], m) if m in attacked else clean[m] for m in MODALITIES}
 
         records: list[tuple[torch.Tensor, torch.Tensor]] = []
         was_training = self.model.training
@@ -180,14 +162,18 @@ class Attack:
                 records.append((loss.detach(), logits_of(output).detach()))
                 if not attacked:
                     continue
-                grads = torch.autograd.grad(loss.sum(), [adv[m] for m in attacked], allow_unused=True)
+                inputs = [adv[m] for m in attacked]
+                if loss.requires_grad:
+                    grads = torch.autograd.grad(loss.sum(), inputs, allow_unused=True)
+                else:  # the loss depends on no attacked input (and on no trainable weight)
+                    grads = [None] * len(inputs)
                 with torch.no_grad():
                     for modality, grad in zip(attacked, grads):
                         if grad is None:  # the model ignores this modality
                             grad = torch.zeros_like(adv[modality])
                         step = self.step_size[modality].to(grad.device, grad.dtype)
                         moved = adv[modality] + step * self.direction(modality, grad)
-                        adv[modality] = self._project(moved, clean[modality], modality)
+                        adv[modality] = self.project(moved, clean[modality], modality)
             with torch.no_grad():
                 adv = {m: t.detach() for m, t in adv.items()}
                 output = self.model(adv["audio"], adv["visual"])

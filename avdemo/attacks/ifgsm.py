@@ -5,33 +5,31 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Attack, Budget, ExtraLoss
+from .base import Attack, Budget, budget_tensor
 from .registry import register_attack
 
 
 @register_attack
 class IFGSM(Attack):
+    """`steps` steps of size `step_*` (default eps / 8, the paper's choice)."""
+
     name = "ifgsm"
 
     def __init__(
         self,
         model: nn.Module,
         *,
-        eps_audio: Budget = 0.0,
-        eps_visual: Budget = 0.0,
         step_audio: Budget | None = None,
         step_visual: Budget | None = None,
         steps: int = 10,
-        targeted: bool = False,
-        extra_loss: ExtraLoss | None = None,
+        **budgets,
     ):
-        super().__init__(
-            model,
-            eps_audio=eps_audio,
-            eps_visual=eps_visual,
-            step_audio=step_audio,
-            step_visual=step_visual,
-            steps=steps,
-            targeted=targeted,
-            extra_loss=extra_loss,
-        )
+        super().__init__(model, **budgets)
+        if int(steps) != steps or steps < 1:
+            raise ValueError(f"steps must be a whole number of at least 1, got {steps}")
+        self.steps = int(steps)
+        given = {"audio": step_audio, "visual": step_visual}
+        self.step_size = {
+            modality: self.eps[modality] / 8 if step is None else budget_tensor(step, modality, f"step_{modality}")
+            for modality, step in given.items()
+        }

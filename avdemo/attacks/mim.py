@@ -10,39 +10,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Attack, Budget, ExtraLoss
+from .ifgsm import IFGSM
 from .registry import register_attack
 
 
 @register_attack
-class MIM(Attack):
+class MIM(IFGSM):
     name = "mim"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        eps_audio: Budget = 0.0,
-        eps_visual: Budget = 0.0,
-        step_audio: Budget | None = None,
-        step_visual: Budget | None = None,
-        steps: int = 10,
-        decay: float = 1.0,
-        targeted: bool = False,
-        extra_loss: ExtraLoss | None = None,
-    ):
+    def __init__(self, model: nn.Module, *, decay: float = 1.0, **iterative):
         if decay < 0:
             raise ValueError(f"momentum decay must be non-negative, got {decay}")
-        super().__init__(
-            model,
-            eps_audio=eps_audio,
-            eps_visual=eps_visual,
-            step_audio=step_audio,
-            step_visual=step_visual,
-            steps=steps,
-            targeted=targeted,
-            extra_loss=extra_loss,
-        )
+        super().__init__(model, **iterative)
         self.decay = decay
         self.momentum: dict[str, torch.Tensor] = {}
 

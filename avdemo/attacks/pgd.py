@@ -1,44 +1,36 @@
 """PGD (Madry et al., 2018): I-FGSM with an optional uniform random start inside the ball.
 
 The paper's reference code runs it without a random start, which makes it I-FGSM; the
-random start is seeded per call when `seed` is given.
+random start is reproducible when `seed` is given.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from .base import Attack, Budget, ExtraLoss
+from .ifgsm import IFGSM
 from .registry import register_attack
 
 
 @register_attack
-class PGD(Attack):
+class PGD(IFGSM):
     name = "pgd"
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        eps_audio: Budget = 0.0,
-        eps_visual: Budget = 0.0,
-        step_audio: Budget | None = None,
-        step_visual: Budget | None = None,
-        steps: int = 10,
-        random_start: bool = False,
-        seed: int | None = None,
-        targeted: bool = False,
-        extra_loss: ExtraLoss | None = None,
-    ):
-        super().__init__(
-            model,
-            eps_audio=eps_audio,
-            eps_visual=eps_visual,
-            step_audio=step_audio,
-            step_visual=step_visual,
-            steps=steps,
-            random_start=random_start,
-            seed=seed,
-            targeted=targeted,
-            extra_loss=extra_loss,
-        )
+    def __init__(self, model: nn.Module, *, random_start: bool = False, seed: int | None = None, **iterative):
+        super().__init__(model, **iterative)
+        self.random_start = random_start
+        self.seed = seed
+        self.generator: torch.Generator | None = None
+
+    def reset(self) -> None:
+        self.generator = None
+
+    def start(self, clean: torch.Tensor, modality: str) -> torch.Tensor:
+        if not self.random_start:
+            return clean
+        if self.seed is not None and self.generator is None:
+            self.generator = torch.Generator(device=clean.device).manual_seed(self.seed)
+        eps = self.eps[modality].to(clean.device, clean.dtype)
+        noise = torch.rand(clean.shape, generator=self.generator, device=clean.device, dtype=clean.dtype)
+        return self.project(clean + (2 * noise - 1) * eps, clean, modality)

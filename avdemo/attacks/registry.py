@@ -25,8 +25,13 @@ def available_attacks() -> list[str]:
 
 
 def attack_parameters(name: str) -> list[str]:
-    """The keyword arguments an attack accepts (for building UI controls)."""
-    return [p for p in inspect.signature(_lookup(name).__init__).parameters if p not in ("self", "model")]
+    """The keyword arguments an attack accepts, its own and its base classes' (for UI controls)."""
+    names: list[str] = []
+    for cls in _lookup(name).__mro__:
+        if "__init__" in vars(cls) and issubclass(cls, Attack):
+            parameters = inspect.signature(vars(cls)["__init__"]).parameters.values()
+            names += [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name not in names]
+    return names
 
 
 def create_attack(name: str, model: nn.Module, **kwargs) -> Attack:

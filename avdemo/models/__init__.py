@@ -3,17 +3,20 @@
 from .audio_net import AudioNet
 from .fusion import FUSIONS, create_fusion
 from .networks import (
+    ARCHITECTURES,
     AudioOnlyNet,
     AVNet,
     AVOutput,
     ModelConfig,
     VisualOnlyNet,
+    architecture_config,
     audio_guided_attention,
     build_model,
 )
 from .visual_net import IMAGENET_MEAN, IMAGENET_STD, VisualNet
 
 __all__ = [
+    "ARCHITECTURES",
     "AVNet",
     "AVOutput",
     "AudioNet",
@@ -24,6 +27,7 @@ __all__ = [
     "ModelConfig",
     "VisualNet",
     "VisualOnlyNet",
+    "architecture_config",
     "audio_guided_attention",
     "build_model",
     "create_fusion",

@@ -159,7 +159,23 @@ class VisualOnlyNet(nn.Module):
 
 NETWORKS: dict[str, type[nn.Module]] = {"av": AVNet, "audio": AudioOnlyNet, "visual": VisualOnlyNet}
 
+ARCHITECTURES: dict[str, dict] = {
+    **{f"av-{name}": {"kind": "av", "fusion": name} for name in FUSIONS},
+    "av-attention": {"kind": "av", "fusion": "concat", "attention": True},
+    "audio-only": {"kind": "audio"},
+    "visual-only": {"kind": "visual"},
+}
+"""The paper's model variants by name: the five fusions, the localization model, the unimodal baselines."""
+
 
 def build_model(config: ModelConfig) -> nn.Module:
     """A freshly initialised network for a config."""
     return NETWORKS[config.kind](config)
+
+
+def architecture_config(name: str, num_classes: int, width: float = 1.0) -> ModelConfig:
+    """The `ModelConfig` of a named variant (one of `ARCHITECTURES`)."""
+    try:
+        return ModelConfig(num_classes=num_classes, width=width, **ARCHITECTURES[name])
+    except KeyError:
+        raise ValueError(f"unknown architecture {name!r}; choose one of {list(ARCHITECTURES)}") from None

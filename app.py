@@ -1,0 +1,8 @@
+"""avdemo's entry point (also the Hugging Face Space's `app_file`): build the UI and serve it."""
+
+from avdemo.ui import build_app, launch
+
+demo = build_app()
+
+if __name__ == "__main__":
+    launch(demo)
