@@ -103,6 +103,7 @@ class AVNet(nn.Module):
         self.classifier = nn.Linear(self.fusion.out_dim, config.num_classes)
 
     def forward(self, waveform: torch.Tensor, frames: torch.Tensor) -> AVOutput:
+        """waveform `(B, L)` in [-1, 1], frames `(B, T, 3, H, W)` in [0, 1] -> `AVOutput`."""
         audio = self.audio_net(waveform)
         frame_features, maps = encode_frames(self.visual_net, frames)
         attention = None
