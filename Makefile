@@ -18,6 +18,7 @@ $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps tinysoundfont==0.3.7
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
