@@ -10,6 +10,7 @@ meant for that person.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from dataclasses import dataclass
@@ -332,12 +333,10 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, k=turns)) if turns else image
 
 
-def _read_audio(container, stream, window_start: float, num_samples: int, sample_rate: int) -> np.ndarray:
-    """The window `[window_start, window_start + num_samples / sample_rate)` of an audio stream,
-    resampled, downmixed to mono as the mean of its channels (so that stereo or 5.1 never
-    clips), clipped to [-1, 1], silence where the file has no sound."""
-    window_end = window_start + num_samples / sample_rate
-    _seek(container, stream, window_start)
+def _resampled(container, stream, sample_rate: int, stop_after: float | None = None) -> tuple[float, np.ndarray]:
+    """Decode an audio stream from the current position (to `stop_after` seconds, or the end),
+    resampled and downmixed to mono as the mean of its channels (so that stereo or 5.1 never
+    clips). Returns the time of the first decoded sample and the samples `(n,)` float32."""
     resampler = av.AudioResampler(format="fltp", rate=sample_rate)
     chunks: list[np.ndarray] = []
     first_time = None
@@ -345,16 +344,39 @@ def _read_audio(container, stream, window_start: float, num_samples: int, sample
         if first_time is None:
             first_time = frame.time if frame.time is not None else 0.0
         chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(frame))
-        if frame.time is not None and frame.time > window_end:
+        if stop_after is not None and frame.time is not None and frame.time > stop_after:
             break
     chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(None))
+    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    return first_time or 0.0, samples
+
+
+def _read_audio(container, stream, window_start: float, num_samples: int, sample_rate: int) -> np.ndarray:
+    """The window `[window_start, window_start + num_samples / sample_rate)` of an audio stream,
+    mono, clipped to [-1, 1], silence where the file has no sound."""
+    _seek(container, stream, window_start)
+    first_time, samples = _resampled(container, stream, sample_rate, stop_after=window_start + num_samples / sample_rate)
     waveform = np.zeros(num_samples, dtype=np.float32)
-    if not chunks:
-        return waveform
-    samples = np.concatenate(chunks)
     offset = int(math.floor((first_time - window_start) * sample_rate + 0.5))
     source_start, target_start = max(0, -offset), max(0, offset)
     count = min(len(samples) - source_start, num_samples - target_start)
     if count > 0:
         waveform[target_start : target_start + count] = samples[source_start : source_start + count]
     return np.clip(waveform, -1.0, 1.0)
+
+
+def read_audio(source: str | os.PathLike | bytes, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """A whole audio track (the first one of a file, or of a file's bytes) as `(n,)` float32
+    in [-1, 1], mono at `sample_rate`: how the asset bank reads its recordings."""
+    name = "audio data" if isinstance(source, bytes) else f"'{Path(source).name}'"
+    if not isinstance(source, bytes):
+        _check_file(source, None)
+    try:
+        container = av.open(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+    except av.error.FFmpegError as error:
+        raise MediaError(f"{name} could not be read as audio ({error}).") from error
+    with container:
+        if not container.streams.audio:
+            raise MediaError(f"{name} has no audio track.")
+        _, samples = _resampled(container, container.streams.audio[0], sample_rate)
+    return np.clip(samples, -1.0, 1.0)

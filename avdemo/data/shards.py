@@ -42,6 +42,23 @@ class ClipRecord:
     extra: dict = field(default_factory=dict)
 
 
+def to_sample(record: ClipRecord) -> dict[str, torch.Tensor | int]:
+    """A clip as model-ready tensors: `waveform` float32 `(L,)` in [-1, 1], `frames` float32
+    `(T, 3, S, S)` in [0, 1], `label`, and where known `box` `(T, 4)`, `mask` bool `(T, S, S)`,
+    `distractor_box` `(T, D, 4)`, `distractor_label` `(D,)`."""
+    sample = {
+        "waveform": torch.from_numpy(np.ascontiguousarray(record.waveform, dtype=np.float32)),
+        "frames": torch.from_numpy(np.ascontiguousarray(record.frames)).permute(0, 3, 1, 2).float().div(255),
+        "label": int(record.label),
+    }
+    if record.box is not None:
+        sample["box"] = torch.from_numpy(np.asarray(record.box, np.float32))
+        sample["mask"] = torch.from_numpy(np.asarray(record.mask, bool))
+        sample["distractor_box"] = torch.from_numpy(np.asarray(record.distractor_box, np.float32))
+        sample["distractor_label"] = torch.from_numpy(np.asarray(record.distractor_label, np.int64))
+    return sample
+
+
 def _pack(records: list[ClipRecord]) -> dict[str, np.ndarray]:
     arrays = {
         "frames": np.stack([r.frames for r in records]).astype(np.uint8),
@@ -97,10 +114,8 @@ def read_index(root: str | Path) -> dict:
 
 
 class ShardDataset(Dataset):
-    """A split on disk as a map-style dataset of dicts:
-    `waveform` float32 `(L,)` in [-1, 1], `frames` float32 `(T, 3, S, S)` in [0, 1], `label` int,
-    and, where stored, `box` `(T, 4)`, `mask` bool `(T, S, S)`, `distractor_box` `(T, D, 4)`,
-    `distractor_label` `(D,)`. One shard is kept in memory at a time (per worker)."""
+    """A split on disk as a map-style dataset of `to_sample` dicts. One shard is kept in
+    memory at a time (per worker)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -127,21 +142,19 @@ class ShardDataset(Dataset):
         arrays = self._shard(number)
         return {key: value[item - self._starts[number]] for key, value in arrays.items()}
 
-    def __getitem__(self, item: int) -> dict[str, torch.Tensor | int]:
+    def clip(self, item: int) -> ClipRecord:
+        """One clip as a `ClipRecord` (waveform back in [-1, 1], mask unpacked)."""
         stored = self.record(item)
-        sample = {
-            "waveform": torch.from_numpy(stored["waveform"].astype(np.float32) / 32767),
-            "frames": torch.from_numpy(stored["frames"]).permute(0, 3, 1, 2).float().div(255),
-            "label": int(stored["label"]),
-        }
+        record = ClipRecord(stored["frames"], stored["waveform"].astype(np.float32) / 32767, int(stored["label"]))
         if "box" in stored:
             size = self.index["size"]
             mask = np.unpackbits(stored["mask"], axis=1, count=size * size).reshape(-1, size, size)
-            sample["box"] = torch.from_numpy(stored["box"])
-            sample["mask"] = torch.from_numpy(mask.astype(bool))
-            sample["distractor_box"] = torch.from_numpy(stored["distractor_box"])
-            sample["distractor_label"] = torch.from_numpy(stored["distractor_label"])
-        return sample
+            record.box, record.mask = stored["box"], mask.astype(bool)
+            record.distractor_box, record.distractor_label = stored["distractor_box"], stored["distractor_label"]
+        return record
+
+    def __getitem__(self, item: int) -> dict[str, torch.Tensor | int]:
+        return to_sample(self.clip(item))
 
     def __iter__(self) -> Iterator[dict]:
         return (self[i] for i in range(len(self)))
