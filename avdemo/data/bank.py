@@ -244,6 +244,7 @@ def build_bank(
         "size_bytes": size,
         "classes": classes,
         "packages": manifest["packages"],
+        "soundfonts": manifest.get("soundfonts", []),
         **index,
     }
     (staging / "bank.json").write_text(json.dumps(bank, indent=1))

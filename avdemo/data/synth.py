@@ -84,7 +84,7 @@ class ClipPlan:
     metadata: dict = field(default_factory=dict)
 
 
-def _pool(table: dict, role: str, label: str) -> list:
+def material_pool(table: dict, role: str, label: str) -> list:
     """Material of a class for a role, falling back to "train" where the class has no held-out items."""
     return table[role].get(label) or table["train"].get(label) or []
 
@@ -126,31 +126,29 @@ def plan_clip(bank: Bank, split: str, index: int, seed: int = 0, config: SynthCo
     rng = np.random.default_rng([seed, SPLIT_CODES[split], index])
     label = index % len(bank.classes)
     name = bank.classes[label]
-    sprite = _pool(bank.sprites, role, name)[rng.integers(len(_pool(bank.sprites, role, name)))]
+    sprite = material_pool(bank.sprites, role, name)[rng.integers(len(material_pool(bank.sprites, role, name)))]
     scale = float(rng.uniform(*config.object_scale))
     source = Placement(label, sprite, scale, _random_centre(rng, sprite, scale), bool(rng.random() < 0.5))
 
     distractors: list[Placement] = []
     count = int(rng.choice(len(config.distractor_counts), p=config.distractor_counts))
-    others = [c for c in bank.classes if c != name and _pool(bank.sprites, role, c)]
+    others = [c for c in bank.classes if c != name and material_pool(bank.sprites, role, c)]
     look_alikes = [c for c in bank.confusable.get(name, []) if c in others]
     taken = [_frame_box(sprite, scale, source.centre)]
     for _ in range(min(count, MAX_DISTRACTORS, len(others))):
         unused = [c for c in (look_alikes if rng.random() < config.confusable_probability else []) if c not in
                   {bank.classes[d.label] for d in distractors}] or others
         other = unused[rng.integers(len(unused))]
-        other_sprite = _pool(bank.sprites, role, other)[rng.integers(len(_pool(bank.sprites, role, other)))]
+        other_sprite = material_pool(bank.sprites, role, other)[rng.integers(len(material_pool(bank.sprites, role, other)))]
         other_scale = float(rng.uniform(*config.object_scale))
-        for _attempt in range(20):
-            centre = _random_centre(rng, other_sprite, other_scale)
-            box = _frame_box(other_sprite, other_scale, centre)
-            if all(_iou(box, t) < 0.05 for t in taken):
-                break
-        taken.append(box)
+        candidates = [_random_centre(rng, other_sprite, other_scale) for _ in range(20)]
+        overlaps = [max(_iou(_frame_box(other_sprite, other_scale, c), t) for t in taken) for c in candidates]
+        centre = candidates[int(np.argmin(overlaps))]  # the least overlapping of 20 random spots
+        taken.append(_frame_box(other_sprite, other_scale, centre))
         distractors.append(Placement(bank.classes.index(other), other_sprite, other_scale, centre, bool(rng.random() < 0.5)))
 
-    notes = _pool(bank.notes, role, name) if role == "train" else bank.notes["heldout"].get(name, [])
-    recordings = _pool(bank.recordings, role, name)
+    notes = material_pool(bank.notes, role, name) if role == "train" else bank.notes["heldout"].get(name, [])
+    recordings = material_pool(bank.recordings, role, name)
     use_melody = bool(notes) and (not recordings or rng.random() < config.melody_probability)
     sound = notes[rng.integers(len(notes))] if use_melody else recordings[rng.integers(len(recordings))]
     backgrounds = bank.backgrounds[role] or bank.backgrounds["train"]
@@ -381,3 +379,71 @@ class SynthDataset(Dataset):
 def with_changes(plan: ClipPlan, **changes) -> ClipPlan:
     """A copy of a plan with some choices replaced (used to stage teaching examples)."""
     return dataclasses.replace(plan, **changes)
+
+
+# ---------------------------------------------------------------------------------------
+# Splits on disk
+
+
+def split_dir(split: str, seed: int = 0, config: SynthConfig = SynthConfig(), root: Path | None = None) -> Path:
+    """Where a generated split is cached: one folder per generator version, clip format and seed."""
+    from .bank import BANK_VERSION
+    from .cache import cache_dir
+
+    base = Path(root) if root is not None else cache_dir()
+    return base / f"av-synth-g{GENERATOR_VERSION}-b{BANK_VERSION}" / f"T{config.frames}-S{config.size}-seed{seed}" / split
+
+
+_WORKER_BANK: Bank | None = None
+
+
+def _worker_clip(arguments: tuple) -> ClipRecord:
+    split, index, seed, config = arguments
+    return generate_clip(_WORKER_BANK, split, index, seed, config)
+
+
+def write_synth_split(
+    bank: Bank,
+    split: str,
+    out: Path | None = None,
+    per_class: int | None = None,
+    seed: int = 0,
+    config: SynthConfig = SynthConfig(),
+    workers: int = 0,
+    progress=None,
+) -> Path:
+    """Generate a whole split to disk shards (for val/test, or to pre-generate training clips
+    when generation would starve training). `workers` > 0 uses that many processes."""
+    import multiprocessing
+
+    from .shards import write_split
+
+    global _WORKER_BANK
+    per_class = per_class if per_class is not None else SPLIT_SIZES[split]
+    out = Path(out) if out is not None else split_dir(split, seed, config)
+    count = per_class * len(bank.classes)
+    jobs = [(split, index, seed, config) for index in range(count)]
+    source = {
+        "generator": GENERATOR_VERSION,
+        "bank": bank.index.get("manifest_sha256"),
+        "split": split,
+        "per_class": per_class,
+        "seed": seed,
+        "config": dataclasses.asdict(config),
+    }
+    _WORKER_BANK = bank
+    try:
+        if workers > 0:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                records = pool.imap(_worker_clip, jobs, chunksize=8)
+                return write_split(out, _counted(records, count, progress), bank.classes, source)
+        return write_split(out, _counted(map(_worker_clip, jobs), count, progress), bank.classes, source)
+    finally:
+        _WORKER_BANK = None
+
+
+def _counted(records, total: int, progress):
+    for number, record in enumerate(records, start=1):
+        if progress is not None:
+            progress(number, total)
+        yield record
