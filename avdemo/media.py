@@ -90,10 +90,12 @@ def decode_clip(
     num_samples: int = NUM_SAMPLES,
     size: int = FRAME_SIZE,
     max_bytes: int | None = None,
+    centre: float | None = None,
 ) -> Clip:
     """Decode a video file (mp4, webm, mov, mkv, avi, ...) into a `Clip`.
 
-    The window of `num_samples / sample_rate` seconds is centred on the middle of the file;
+    The window of `num_samples / sample_rate` seconds is centred on `centre` seconds from the
+    start of the file (an annotated event), by default on the middle of the file;
     the T = `num_frames` frames sit at the centres of T equal parts of that window (T = 1:
     the centre frame). Audio of any layout and rate is downmixed to mono and resampled;
     where the window reaches past the file, the waveform is padded with silence. Rotation
@@ -119,7 +121,7 @@ def decode_clip(
         if duration <= 0:
             raise MediaError(f"'{Path(path).name}' has zero length: there is nothing to decode.")
         window = num_samples / sample_rate
-        window_start = start + duration / 2 - window / 2
+        window_start = start + (duration / 2 if centre is None else centre) - window / 2
         targets = window_start + (np.arange(num_frames) + 0.5) * window / num_frames
         targets = np.clip(targets, start, start + duration)
         raw_frames, rotation = _read_frames(container, video, targets, path)
