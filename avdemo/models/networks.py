@@ -110,9 +110,9 @@ class AVNet(nn.Module):
         if self.config.attention:
             frame_features, attention = audio_guided_attention(audio, maps)
         visual = frame_features.mean(dim=1)
-        fused = self.fusion(audio, visual)
+        fused, logits = self.head(audio, visual)
         return AVOutput(
-            logits=self.classifier(fused),
+            logits=logits,
             fused=fused,
             audio=audio,
             visual=visual,
@@ -120,6 +120,13 @@ class AVNet(nn.Module):
             visual_map=maps,
             attention=attention,
         )
+
+
+    def head(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fusion + classifier on features `(B, d)` each -> (fused `(B, D)`, logits `(B, K)`);
+        feature-space defenses (ExFMem) call it with denoised features."""
+        fused = self.fusion(audio, visual)
+        return fused, self.classifier(fused)
 
 
 class AudioOnlyNet(nn.Module):
