@@ -1,6 +1,8 @@
-"""Clips on disk: a split is a folder of `.npz` shards plus `index.json`.
+"""Clips on disk: a split is a folder of shards plus `index.json`.
 
-Each shard holds up to `SHARD_SIZE` clips as arrays with a leading clip axis:
+A shard is a folder of `.npy` arrays (memory-mapped when read, so that random access during
+training reads only the clips it needs) holding up to `SHARD_SIZE` clips with a leading clip
+axis:
 - `frames` uint8 `(n, T, S, S, 3)` RGB; `waveform` int16 `(n, L)` (waveform x 32767);
 - `label` int64 `(n,)`;
 - optional ground truth (AV-Synth): `box` float32 `(n, T, 4)` as (x0, y0, x1, y1) in pixels of
@@ -14,6 +16,7 @@ from (`source`), so a split can be checked and rebuilt.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +27,7 @@ from torch.utils.data import Dataset
 
 SHARD_SIZE = 256
 INDEX = "index.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -77,8 +80,8 @@ def write_split(root: str | Path, records: Iterable[ClipRecord], classes: list[s
     """Write clips to `root` as shards + `index.json`; returns `root`. Existing shards are replaced."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
-    for old in root.glob("shard-*.npz"):
-        old.unlink()
+    for old in root.glob("shard-*"):
+        shutil.rmtree(old) if old.is_dir() else old.unlink()
     shards, batch, count, clip_format = [], [], 0, None
     for record in records:
         if clip_format is None:
@@ -101,8 +104,10 @@ def write_split(root: str | Path, records: Iterable[ClipRecord], classes: list[s
 
 
 def _write_shard(root: Path, number: int, records: list[ClipRecord]) -> dict:
-    name = f"shard-{number:05d}.npz"
-    np.savez(root / name, **_pack(records))
+    name = f"shard-{number:05d}"
+    (root / name).mkdir()
+    for key, array in _pack(records).items():
+        np.save(root / name / f"{key}.npy", array)
     return {"file": name, "count": len(records)}
 
 
@@ -110,12 +115,15 @@ def read_index(root: str | Path) -> dict:
     path = Path(root) / INDEX
     if not path.is_file():
         raise FileNotFoundError(f"no clips at {root} (missing {INDEX})")
-    return json.loads(path.read_text())
+    index = json.loads(path.read_text())
+    if index.get("format") != FORMAT_VERSION:
+        raise ValueError(f"the clips at {root} are in format {index.get('format')}, this code reads {FORMAT_VERSION}: "
+                         "generate them again")
+    return index
 
 
 class ShardDataset(Dataset):
-    """A split on disk as a map-style dataset of `to_sample` dicts. One shard is kept in
-    memory at a time (per worker)."""
+    """A split on disk as a map-style dataset of `to_sample` dicts (arrays memory-mapped)."""
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -123,16 +131,16 @@ class ShardDataset(Dataset):
         self.classes: list[str] = self.index["classes"]
         counts = [shard["count"] for shard in self.index["shards"]]
         self._starts = np.cumsum([0] + counts)
-        self._cached: tuple[int, dict[str, np.ndarray]] | None = None
+        self._shards: dict[int, dict[str, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return int(self._starts[-1])
 
     def _shard(self, number: int) -> dict[str, np.ndarray]:
-        if self._cached is None or self._cached[0] != number:
-            with np.load(self.root / self.index["shards"][number]["file"]) as data:
-                self._cached = (number, {key: data[key] for key in data.files})
-        return self._cached[1]
+        if number not in self._shards:
+            folder = self.root / self.index["shards"][number]["file"]
+            self._shards[number] = {path.stem: np.load(path, mmap_mode="r") for path in sorted(folder.glob("*.npy"))}
+        return self._shards[number]
 
     def record(self, item: int) -> dict[str, np.ndarray]:
         """The stored arrays of one clip, unconverted."""
@@ -140,7 +148,7 @@ class ShardDataset(Dataset):
             raise IndexError(item)
         number = int(np.searchsorted(self._starts, item, side="right") - 1)
         arrays = self._shard(number)
-        return {key: value[item - self._starts[number]] for key, value in arrays.items()}
+        return {key: np.array(value[item - self._starts[number]]) for key, value in arrays.items()}
 
     def clip(self, item: int) -> ClipRecord:
         """One clip as a `ClipRecord` (waveform back in [-1, 1], mask unpacked)."""

@@ -1,0 +1,363 @@
+"""Training: `python -m avdemo.train --config configs/zoo/<name>.toml [--resume]`.
+
+Per-group SGD as the reference code (audio net, visual net, fusion + classifier each with its
+own learning rate), a step schedule, the reference's augmentation (gain in [0.5, 1.5) on the
+waveform, horizontal flips), mixed precision on GPU, a fixed seed, the best checkpoint by
+clean validation accuracy, resumable runs, and a progress bar with throughput.
+
+Single process by default; data-parallel under `torchrun --nproc_per_node N -m avdemo.train
+...` (DDP: gloo on CPU, NCCL on GPU). A run folder (`runs/<name>/` by default) holds
+`best.safetensors`, `last.safetensors` (model, defense and optimizer state) and `state.json`.
+Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from .defenses import create_term
+from .models import architecture_config, build_model
+
+RUNS = Path(__file__).resolve().parents[1] / "runs"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One model's training recipe; TOML sections are flattened into these fields."""
+
+    name: str
+    architecture: str
+    description: str = ""
+    width: float = 0.25
+    dataset: str = "av-synth"  # "av-synth", or "shards": a folder with train/ and val/ shards
+    shards: str | None = None
+    frames: int = 1
+    size: int = 224
+    train_per_class: int = 400
+    data_seed: int = 0
+    init_audio: str | None = None  # zoo name or run folder whose audio net starts ours
+    init_visual: str | None = None
+    epochs: int = 2
+    batch_size: int = 32
+    lr_audio: float = 1e-3
+    lr_visual: float = 1e-4
+    lr_head: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    gain: tuple[float, float] = (0.5, 1.5)
+    flip: bool = True
+    defense: str | None = None  # "minsim", "maxsim" or "pcl"
+    defense_weight: float = 1.0
+    seed: int = 1234
+    workers: int = 0
+    eval_batch_size: int = 64
+
+    @classmethod
+    def load(cls, path: str | Path, **overrides) -> TrainConfig:
+        raw = tomllib.loads(Path(path).read_text())
+        flat: dict = {}
+        for key, value in raw.items():
+            items = value.items() if isinstance(value, dict) else [(key, value)]
+            for name, item in items:
+                if name in flat:
+                    raise ValueError(f"{path}: {name!r} is set twice")
+                flat[name] = tuple(item) if isinstance(item, list) else item
+        unknown = set(flat) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
+        return cls(**{**flat, **overrides})
+
+
+@dataclass
+class RunState:
+    """What `state.json` records about a run."""
+
+    epoch: int = 0
+    best_val: float = -1.0
+    best_epoch: int = -1
+    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)
+
+
+class TrainingObjective(nn.Module):
+    """Model plus its defense term in one module, so DDP synchronises the defense's own
+    parameters (PCL's centres) too. Returns the mean loss and the logits."""
+
+    def __init__(self, model: nn.Module, term: nn.Module | None):
+        super().__init__()
+        self.model, self.term = model, term
+
+    def forward(self, waveform, frames, labels):
+        output = self.model(waveform, frames)
+        loss = F.cross_entropy(output.logits, labels, reduction="none")
+        if self.term is not None:
+            loss = loss + self.term(output, labels)
+        return loss.mean(), output.logits
+
+
+def defense_term(config: TrainConfig, model: nn.Module) -> nn.Module | None:
+    """The training-time term of a defense (also the adaptive attack's extra loss)."""
+    if config.defense is None:
+        return None
+    return create_term(config.defense, config.defense_weight, model.config.num_classes, model.classifier.in_features)
+
+
+def _weights_of(reference: str) -> dict[str, torch.Tensor]:
+    """Weights from a run folder (its best checkpoint), a .safetensors file, or a zoo model name."""
+    path = Path(reference)
+    if path.is_dir():
+        return load_file(str(path / "best.safetensors"))
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    from .zoo import load_tensors, read_card
+
+    card = read_card(reference)
+    return load_tensors(card.weights_path, card.data["weights"])
+
+
+def build_for_training(config: TrainConfig, num_classes: int) -> nn.Module:
+    """The network of a config, its audio / visual nets initialised from other models if asked
+    (the analogue of the paper's ImageNet initialisation)."""
+    model = build_model(architecture_config(config.architecture, num_classes, config.width))
+    for prefix, reference in (("audio_net.", config.init_audio), ("visual_net.", config.init_visual)):
+        if reference is None:
+            continue
+        source = {k: v.float() for k, v in _weights_of(reference).items() if k.startswith(prefix)}
+        if not source:
+            raise ValueError(f"{reference} has no {prefix.rstrip('.')} to initialise from")
+        missing = [k for k in model.state_dict() if k.startswith(prefix) and k not in source]
+        if missing:
+            raise ValueError(f"{reference} does not fit {config.name}'s {prefix.rstrip('.')} (missing {missing[:3]})")
+        model.load_state_dict(source, strict=False)
+    return model
+
+
+def datasets(config: TrainConfig) -> tuple[Dataset, Dataset, list[str]]:
+    """(train, val, classes). AV-Synth uses the pre-generated shards when present."""
+    from .data.shards import ShardDataset
+
+    if config.dataset == "shards":
+        root = Path(config.shards or "")
+        train, val = ShardDataset(root / "train"), ShardDataset(root / "val")
+        return train, val, train.classes
+    if config.dataset != "av-synth":
+        raise ValueError(f"unknown dataset {config.dataset!r}; choose av-synth or shards")
+    from .data.bank import load_bank
+    from .data.synth import SynthConfig, SynthDataset, split_dir, write_synth_split
+
+    synth = SynthConfig(frames=config.frames, size=config.size)
+    bank = load_bank()
+    train_dir = split_dir("train", config.data_seed, synth)
+    if (train_dir / "index.json").is_file() and ShardDataset(train_dir).index["source"]["per_class"] == config.train_per_class:
+        train = ShardDataset(train_dir)
+    else:
+        train = SynthDataset(bank, "train", config.train_per_class, config.data_seed, synth)
+    val_dir = split_dir("val", config.data_seed, synth)
+    if not (val_dir / "index.json").is_file():
+        write_synth_split(bank, "val", val_dir, seed=config.data_seed, config=synth)
+    return train, ShardDataset(val_dir), bank.classes
+
+
+def augment(waveform: torch.Tensor, frames: torch.Tensor, config: TrainConfig, generator: torch.Generator):
+    """The reference's training augmentation: waveform `(B, L)` times a gain in `config.gain`
+    (clipped to [-1, 1]); frames `(B, T, 3, H, W)` flipped left-right for half the clips."""
+    batch = len(waveform)
+    low, high = config.gain
+    gains = low + (high - low) * torch.rand(batch, 1, generator=generator)
+    waveform = (waveform * gains).clamp(-1, 1)
+    if config.flip:
+        flip = torch.rand(batch, generator=generator) < 0.5
+        frames = torch.where(flip.view(-1, 1, 1, 1, 1), frames.flip(-1), frames)
+    return waveform, frames
+
+
+def checkpoint_tensors(model: nn.Module, term: nn.Module | None) -> dict[str, torch.Tensor]:
+    """The model's weights plus the defense term's own state under `defense.` (PCL's centres),
+    which the adaptive attack needs."""
+    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if term is not None:
+        tensors.update({f"defense.{k}": v.detach().contiguous() for k, v in term.state_dict().items()})
+    return tensors
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    return f"{platform.machine()} CPU, {os.cpu_count()} cores, {world} process(es), torch {torch.__version__}"
+
+
+def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    state = optimizer.state_dict()
+    tensors = {f"optimizer.{index}.{key}": value for index, entry in state["state"].items()
+               for key, value in entry.items() if isinstance(value, torch.Tensor)}
+    return tensors, state["param_groups"]
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+@torch.no_grad()
+def _validate(model: nn.Module, val: Dataset, config: TrainConfig, device: torch.device) -> float:
+    from .evaluation import accuracy
+
+    loader = DataLoader(val, batch_size=config.eval_batch_size, num_workers=config.workers)
+    return accuracy(model, loader, device)
+
+
+def train(config: TrainConfig, run_dir: Path | None = None, device: str | None = None, resume: bool = False,
+          max_steps: int | None = None, log=print) -> Path:
+    """Train one model; returns its run folder. `max_steps` stops each epoch early (tests)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if world > 1:
+        if target.type == "cuda":
+            target = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(target)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
+        if target.type == "cpu":
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    run_dir = Path(run_dir) if run_dir is not None else RUNS / config.name
+    torch.manual_seed(config.seed)
+    train_set, val_set, classes = datasets(config)
+    model = build_for_training(config, len(classes)).to(target)
+    term = defense_term(config, model)
+    objective = TrainingObjective(model, term).to(target)
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if n.startswith("audio_net.")], "lr": config.lr_audio},
+        {"params": [p for n, p in model.named_parameters() if n.startswith("visual_net.")], "lr": config.lr_visual},
+        {"params": [p for n, p in objective.named_parameters()
+                    if not n.startswith(("model.audio_net.", "model.visual_net."))], "lr": config.lr_head},
+    ]
+    optimizer = torch.optim.SGD([g for g in groups if g["params"]], momentum=config.momentum,
+                                weight_decay=config.weight_decay)
+    state = RunState()
+    if resume and (run_dir / "state.json").is_file():
+        saved = load_file(str(run_dir / "last.safetensors"))
+        objective.load_state_dict({k: v for k, v in saved.items() if not k.startswith("optimizer.")})
+        stored = json.loads((run_dir / "state.json").read_text())
+        _restore_optimizer(optimizer, saved, stored["optimizer_groups"])
+        state = RunState(**stored["run"])
+        log(f"resuming {config.name} at epoch {state.epoch}")
+    # A resumed optimizer carries each group's initial_lr, so the schedule continues from its epoch.
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.milestones), config.gamma,
+                                                     last_epoch=state.epoch - 1)
+    trainer = objective
+    if world > 1:
+        trainer = nn.parallel.DistributedDataParallel(objective, device_ids=[target.index] if target.type == "cuda" else None)
+    if rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if target.type == "cuda" else torch.autocast("cpu", enabled=False)
+    generator = torch.Generator().manual_seed(config.seed + rank)
+    for epoch in range(state.epoch, config.epochs):
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        if world > 1:
+            sampler = DistributedSampler(train_set, world, rank, shuffle=True, seed=config.seed, drop_last=True)
+            sampler.set_epoch(epoch)
+        else:
+            sampler = RandomSampler(train_set, generator=torch.Generator().manual_seed(config.seed + epoch))
+        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, drop_last=True,
+                            num_workers=config.workers, persistent_workers=False)
+        trainer.train()
+        started = time.perf_counter()
+        seen = correct = 0
+        total_loss = 0.0
+        progress = _progress(loader, rank, f"{config.name} epoch {epoch + 1}/{config.epochs}", max_steps)
+        for step, batch in enumerate(progress):
+            if max_steps is not None and step >= max_steps:
+                break
+            waveform, frames = augment(batch["waveform"], batch["frames"], config, generator)
+            waveform, frames, labels = waveform.to(target), frames.to(target), batch["label"].to(target)
+            with autocast:
+                loss, logits = trainer(waveform, frames, labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(labels)
+            correct += (logits.argmax(-1) == labels).sum().item()
+            total_loss += loss.item() * len(labels)
+            rate = seen * world / max(time.perf_counter() - started, 1e-9)
+            if hasattr(progress, "set_postfix"):
+                progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", clips_s=f"{rate:.1f}")
+        scheduler.step()
+        elapsed = time.perf_counter() - started
+        val_accuracy = _validate(model, val_set, config, target) if rank == 0 else 0.0
+        if world > 1:
+            shared = torch.tensor([val_accuracy], device=target)
+            dist.broadcast(shared, 0)
+            val_accuracy = shared.item()
+        state.epoch = epoch + 1
+        state.seconds += elapsed
+        state.history.append({"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1),
+                              "val_accuracy": val_accuracy, "seconds": elapsed, "clips_per_second": seen * world / elapsed})
+        if rank == 0:
+            if val_accuracy > state.best_val:
+                state.best_val, state.best_epoch = val_accuracy, epoch + 1
+                save_file(checkpoint_tensors(model, term), str(run_dir / "best.safetensors"))
+            tensors, optimizer_groups = _flatten_optimizer(optimizer)
+            save_file({**{k: v.contiguous() for k, v in objective.state_dict().items()}, **tensors},
+                      str(run_dir / "last.safetensors"))
+            (run_dir / "state.json").write_text(json.dumps({
+                "config": dataclasses.asdict(config), "classes": classes, "run": dataclasses.asdict(state),
+                "optimizer_groups": optimizer_groups, "hardware": _hardware(target, world),
+            }, indent=1))
+            log(f"{config.name} epoch {epoch + 1}: train acc {correct / max(seen, 1):.3f}, val acc {val_accuracy:.3f}, "
+                f"{seen * world / elapsed:.1f} clips/s")
+    if world > 1:
+        dist.barrier()
+    return run_dir
+
+
+def _progress(loader, rank: int, description: str, max_steps: int | None):
+    if rank != 0:
+        return loader
+    from tqdm import tqdm
+
+    total = len(loader) if max_steps is None else min(len(loader), max_steps)
+    return tqdm(loader, total=total, desc=description, unit="batch", dynamic_ncols=True, leave=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m avdemo.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--run-dir", type=Path, default=None)
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop each epoch after this many steps")
+    args = parser.parse_args(argv)
+    overrides = {"epochs": args.epochs} if args.epochs is not None else {}
+    config = TrainConfig.load(args.config, **overrides)
+    train(config, args.run_dir, args.device, args.resume, args.max_steps)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,162 @@
+"""The model zoo: trained networks shipped in `checkpoints/`, listed, described and loaded by name.
+
+Each model is `<name>.safetensors` (weights, fp16 allowed) beside `<name>.json`, its model
+card: config, classes, data, training time and hardware, accuracies, and the SHA-256 and
+tensor list of its weights. Loading refuses anything that is not safetensors, weights whose
+digest or tensors differ from the card, and cards whose config does not build the weights'
+network. A card may name an ExFMem memory (`exfmem`): the model then loads wrapped in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .models import ModelConfig, build_model
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+CARD_FORMAT = 1
+
+
+class ZooError(Exception):
+    """A model that cannot be listed or loaded; the message says why."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def tensor_manifest(tensors: dict[str, torch.Tensor]) -> dict[str, list[int]]:
+    return {name: list(tensor.shape) for name, tensor in sorted(tensors.items())}
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = torch.float16) -> dict:
+    """Write tensors as safetensors (floating ones cast to `dtype`); returns the card's `weights` entry."""
+    stored = {
+        name: (t.detach().to(dtype) if dtype is not None and t.is_floating_point() else t.detach()).contiguous().cpu()
+        for name, t in tensors.items()
+    }
+    save_file(stored, str(path))
+    return {"file": path.name, "sha256": sha256_of(path), "dtype": str(dtype).removeprefix("torch."),
+            "tensors": tensor_manifest(stored)}
+
+
+def load_tensors(path: Path, expected: dict | None = None) -> dict[str, torch.Tensor]:
+    """Read a safetensors file, checking it against a card's `weights` entry when given.
+    Pickle formats (.pt, .pth, .bin, .ckpt, .pkl) are refused before anything is read."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ZooError(f"{path.name}: only .safetensors weights are loaded (pickle files can run code)")
+    if not path.is_file():
+        raise ZooError(f"{path} is missing")
+    if expected is not None and sha256_of(path) != expected["sha256"]:
+        raise ZooError(f"{path.name} does not match its card (SHA-256 differs): refusing to load it")
+    try:
+        tensors = load_file(str(path))
+    except Exception as error:  # safetensors raises its own error types for malformed headers
+        raise ZooError(f"{path.name} is not a valid safetensors file ({error})") from error
+    if expected is not None and tensor_manifest(tensors) != expected["tensors"]:
+        raise ZooError(f"{path.name} holds other tensors than its card lists: refusing to load it")
+    return tensors
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A checkpoint's JSON card, as read from `<name>.json`."""
+
+    name: str
+    path: Path
+    data: dict
+
+    @property
+    def config(self) -> ModelConfig:
+        return ModelConfig(**self.data["config"])
+
+    @property
+    def classes(self) -> list[str]:
+        return self.data["classes"]
+
+    @property
+    def weights_path(self) -> Path:
+        return self.path.parent / self.data["weights"]["file"]
+
+    def summary(self) -> str:
+        metrics = self.data.get("metrics", {})
+        parts = [f"{key} {value:.1%}" for key, value in metrics.items() if isinstance(value, float)]
+        return f"{self.name}: {self.data.get('description', '')} ({', '.join(parts) or 'no metrics'})"
+
+
+def read_card(name: str, root: Path = CHECKPOINTS) -> ModelCard:
+    path = Path(root) / f"{name}.json"
+    if not path.is_file():
+        raise ZooError(f"no model named {name!r} in {root} (available: {', '.join(list_models(root)) or 'none'})")
+    data = json.loads(path.read_text())
+    if data.get("format") != CARD_FORMAT or data.get("name") != name:
+        raise ZooError(f"{path.name} is not a format-{CARD_FORMAT} card for {name!r}")
+    return ModelCard(name, path, data)
+
+
+def list_models(root: Path = CHECKPOINTS) -> list[str]:
+    """Names of the models whose card is in `root`, sorted."""
+    names = []
+    for card in sorted(Path(root).glob("*.json")):
+        try:
+            data = json.loads(card.read_text())
+        except json.JSONDecodeError:
+            continue
+        if data.get("format") == CARD_FORMAT and data.get("name") == card.stem:
+            names.append(card.stem)
+    return names
+
+
+def describe(name: str, root: Path = CHECKPOINTS) -> dict:
+    """The card of a model, as a dict."""
+    return read_card(name, root).data
+
+
+def load_model(name: str, device: torch.device | str = "cpu", root: Path = CHECKPOINTS) -> nn.Module:
+    """Build a zoo model from its card, load its checked weights, move it to `device`, eval mode."""
+    card = read_card(name, root)
+    tensors = load_tensors(card.weights_path, card.data["weights"])
+    model = build_model(card.config)
+    state = {key: value.to(model.state_dict()[key].dtype) if key in model.state_dict() else value
+             for key, value in tensors.items() if not key.startswith("defense.")}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ZooError(f"{name}: the weights do not fit the card's config ({error})") from error
+    memory = card.data.get("exfmem")
+    if memory:
+        from .defenses import ExFMem
+
+        stored = load_tensors(Path(root) / memory["file"], memory)
+        options = {key: memory[key] for key in ("lam", "mix", "tol", "max_iter") if key in memory}
+        model = ExFMem(model, stored["audio"].float(), stored["visual"].float(), **options)
+    return model.to(device).eval()
+
+
+def load_defense_term(name: str, device: torch.device | str = "cpu", root: Path = CHECKPOINTS) -> nn.Module | None:
+    """The training-time term of a defended model (MinSim, MaxSim, PCL with its trained centres),
+    for adaptive attacks; None for a model trained without one."""
+    card = read_card(name, root)
+    spec = card.data.get("defense")
+    if not spec:
+        return None
+    from .defenses import create_term
+
+    tensors = load_tensors(card.weights_path, card.data["weights"])
+    own = {key.removeprefix("defense."): value.float() for key, value in tensors.items() if key.startswith("defense.")}
+    shape = own["centres"].shape if "centres" in own else (card.config.num_classes, 0)
+    term = create_term(spec["kind"], spec["weight"], *shape)
+    term.load_state_dict(own, strict=True)
+    return term.to(device).eval()
