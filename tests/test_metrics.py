@@ -1,0 +1,86 @@
+"""Metrics against hand-computed values: perceptibility, Avg / RI, pointing game, cIoU, AUC."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from avdemo.localization import box_mask, ciou, ciou_auc, distractor_hits, localization_maps, pointing_game, upsample
+from avdemo.metrics import average_attacked, db_x, linf_255, psnr, relative_improvement, snr_db, ssim
+from avdemo.models import AVOutput
+
+
+def test_perceptibility_by_hand():
+    assert linf_255(np.array([0.0, -2 / 255, 1 / 255])) == pytest.approx(2.0)
+    clean = np.zeros((4, 4, 3))
+    assert psnr(clean, clean + 0.1) == pytest.approx(20.0)  # MSE 0.01
+    assert psnr(clean, clean) == math.inf
+    assert snr_db(np.ones(100), np.full(100, 0.01)) == pytest.approx(40.0)
+    assert db_x(np.array([0.5, -1.0]), np.array([0.01, 0.0])) == pytest.approx(-40.0)
+    assert snr_db(np.ones(4), np.zeros(4)) == math.inf and db_x(np.ones(4), np.zeros(4)) == -math.inf
+
+
+def test_ssim_matches_scikit_image():
+    skimage = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(0)
+    clean = rng.random((48, 40, 3))
+    noisy = np.clip(clean + 0.1 * rng.standard_normal(clean.shape), 0, 1)
+    expected = skimage.structural_similarity(clean, noisy, channel_axis=-1, data_range=1.0)
+    assert ssim(clean, noisy) == pytest.approx(expected, abs=1e-9)
+    assert ssim(clean, clean) == pytest.approx(1.0)
+
+
+def test_avg_and_ri_reproduce_the_papers_table_3_music_rows():
+    # MIT-MUSIC, FGSM: None 88.46 / 51.92 / 45.19 / 15.38 -> Avg 37.50; MinSim+ExFMem 90.38 / 73.08 / 53.85 / 42.31.
+    base_avg = average_attacked(51.92, 45.19, 15.38)
+    full_avg = average_attacked(73.08, 53.85, 42.31)
+    assert base_avg == pytest.approx(37.50, abs=0.01) and full_avg == pytest.approx(56.41, abs=0.01)
+    assert relative_improvement(90.38, full_avg, 88.46, base_avg) == pytest.approx(20.83, abs=0.01)
+    assert relative_improvement(59.62, average_attacked(0, 59.62, 0), 88.46, base_avg) == pytest.approx(-46.47, abs=0.02)
+
+
+def test_pointing_game_and_distractor_peaks():
+    maps = np.zeros((3, 10, 10))
+    maps[0, 2, 3] = 1  # inside the box
+    maps[1, 8, 8] = 1  # on the distractor
+    maps[2, 0, 9] = 1  # nowhere
+    boxes = np.array([[1, 1, 5, 5]] * 3, float)
+    distractors = np.array([[[7, 7, 10, 10], [np.nan] * 4]] * 3, float)
+    assert pointing_game(maps, boxes).tolist() == [True, False, False]
+    assert distractor_hits(maps, distractors).tolist() == [False, True, False]
+
+
+def test_ciou_and_auc_by_hand():
+    gt = box_mask(np.array([[0, 0, 4, 4]], float), 8)  # 16 pixels
+    assert gt.sum() == 16
+    heat = np.zeros((1, 8, 8))
+    heat[0, :4, :2] = 1.0  # 8 pixels inside the box
+    heat[0, 6:, :] = 0.5  # 16 pixels outside
+    # Threshold 0.2: predicted = 24 pixels, 8 inside -> 8 / (16 + 16) = 0.25.
+    assert ciou(heat, gt, threshold=0.2)[0] == pytest.approx(0.25)
+    # Threshold 0.75: predicted = the 8 inside pixels -> 8 / 16.
+    assert ciou(heat, gt, threshold=0.75)[0] == pytest.approx(0.5)
+    # Median threshold (0): predicted = the 24 non-zero pixels.
+    assert ciou(heat, gt)[0] == pytest.approx(0.25)
+    # Success rates 1 (t <= 0.25), 0.5 (0.25 < t <= 0.5), 0 after: area = 0.25 + 0.025 + 0.25 * 0.5 ...
+    cious = np.array([0.25, 0.5])
+    success = np.array([(cious >= t).mean() for t in np.linspace(0, 1, 21)])
+    assert ciou_auc(cious) == pytest.approx(np.trapezoid(success, np.linspace(0, 1, 21)))
+    assert ciou_auc(np.ones(5)) == pytest.approx(1.0) and ciou_auc(np.zeros(5)) == pytest.approx(0.0, abs=0.03)
+
+
+def test_maps_follow_the_attention_or_the_audio_visual_similarity():
+    attention = torch.zeros(1, 1, 2, 2)
+    attention[0, 0, 1, 0] = 1.0
+    maps = localization_maps(AVOutput(logits=torch.zeros(1, 2), fused=torch.zeros(1, 2), attention=attention))
+    assert maps[0, 0, 1, 0] == 1 and maps[0, 0].sum() == 1
+    visual_map = torch.zeros(1, 1, 2, 3, 3)
+    visual_map[0, 0, 0, 2, 1] = 1.0  # this cell looks like the sound
+    visual_map[0, 0, 1] = 0.5
+    output = AVOutput(logits=torch.zeros(1, 2), fused=torch.zeros(1, 2), audio=torch.tensor([[1.0, 0.0]]), visual_map=visual_map)
+    maps = localization_maps(output)
+    assert maps.shape == (1, 1, 3, 3) and maps[0, 0].argmax() == 7 and maps.max() == 1 and maps.min() == 0
+    assert upsample(maps, 12).shape == (1, 1, 12, 12)
