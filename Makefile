@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: app test bench clean
+.PHONY: app test bench zoo evaluate clean
 
 app: $(VENV)/.runtime
 	$(BIN)/python app.py
@@ -13,6 +13,12 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/attack_speed.py
+
+zoo: $(VENV)/.runtime
+	$(BIN)/python -m avdemo.build_zoo
+
+evaluate: $(VENV)/.runtime
+	$(BIN)/python -m avdemo.evaluate && $(BIN)/python -m avdemo.findings
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
