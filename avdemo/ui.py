@@ -1,171 +1,254 @@
-"""The Gradio app: pick a video, a model and an attack; see what the model receives and how
-its prediction changes. Handlers are plain functions, testable without a browser.
+"""The Gradio app: pick a video, a model, a defense, an attack and its budget; see the
+predictions, the localization heatmaps against ground truth, the perturbation as image and
+as sound, the attack's trace and the clip's place in the model's t-SNE maps.
 
-Until the model zoo is trained and shipped in `checkpoints/`, the networks here are the
-real architectures with seeded random weights, and the page says so.
+The handlers are plain functions over `avdemo.analysis` and `avdemo.views`, testable
+without a browser; `build_app` lays them out and `launch` serves them (`app.py`).
 """
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import os
+import tempfile
+import threading
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
-import plotly.graph_objects as go
-import torch
 
-from . import NUM_SAMPLES, SAMPLE_RATE
-from .attacks import available_attacks, create_attack
-from .media import MediaError, decode_clip
-from .models import ARCHITECTURES, architecture_config, build_model
+from . import views
+from .analysis import DEFENSES, ground_truth_for, run
+from .attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, available_attacks
+from .data.examples import EXAMPLES_DIR, SCENARIOS
+from .media import MediaError, clip_from_image, decode_clip, write_mp4
+from .models import IMAGENET_STD
+from .zoo import describe, list_models
 
-MAX_UPLOAD_MB = 200
-SHIPPED_WIDTH = 0.25
-NUM_CLASSES = 18
-TOP_K = 5
-MODALITIES = ("audio", "visual", "both")
+MAX_UPLOAD_MB = 100
+MAX_DURATION_S = 600
+MODELS = ("av-concat", "av-sum", "av-film", "av-gated-sum", "av-gated-concat", "av-attention", "audio-only", "visual-only")
+MODALITIES = ("both", "audio", "visual")
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
+try:  # Hugging Face ZeroGPU: borrow a GPU for each run where the `spaces` package exists.
+    import spaces
 
-@functools.lru_cache(maxsize=len(ARCHITECTURES))
-def untrained_model(name: str) -> torch.nn.Module:
-    """The named architecture at the shipped width with seeded random weights (no checkpoint yet)."""
-    torch.manual_seed(0)
-    return build_model(architecture_config(name, NUM_CLASSES, SHIPPED_WIDTH)).eval()
+    gpu = spaces.GPU(duration=60)
+except ImportError:
 
-
-def class_names() -> list[str]:
-    return [f"class {index}" for index in range(NUM_CLASSES)]
-
-
-def _top_k(logits: torch.Tensor) -> dict[str, float]:
-    probabilities = torch.softmax(logits, dim=-1)
-    values, indices = probabilities.topk(TOP_K)
-    names = class_names()
-    return {names[i]: float(v) for v, i in zip(values.tolist(), indices.tolist())}
+    def gpu(function):
+        return function
 
 
-def _as_int16(waveform: np.ndarray) -> tuple[int, np.ndarray]:
-    """(rate, int16 samples): Gradio plays int16 at its true level (float arrays are peak-normalised)."""
-    return SAMPLE_RATE, np.round(np.clip(waveform, -1, 1) * 32767).astype(np.int16)
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def snr_db(signal: np.ndarray, perturbation: np.ndarray) -> float:
-    """20 log10(||x|| / ||delta||); +inf when nothing was added."""
-    noise = float(np.linalg.norm(perturbation))
-    return float("inf") if noise == 0 else 20 * np.log10(max(float(np.linalg.norm(signal)), 1e-12) / noise)
+def example_paths() -> list[Path]:
+    return [EXAMPLES_DIR / f"{scenario.name}.mp4" for scenario in SCENARIOS if (EXAMPLES_DIR / f"{scenario.name}.mp4").is_file()]
 
 
-def waveform_figure(clean: np.ndarray, perturbation: np.ndarray) -> go.Figure:
-    """The waveform the model hears and the perturbation added to it, over time in seconds."""
-    step = max(1, len(clean) // 4000)
-    time = np.arange(0, len(clean), step) / SAMPLE_RATE
-    figure = go.Figure()
-    figure.add_scatter(x=time, y=clean[::step], name="clean waveform", line={"width": 1})
-    figure.add_scatter(x=time, y=perturbation[::step], name="perturbation", line={"width": 1})
-    figure.update_layout(height=260, margin={"l": 40, "r": 10, "t": 30, "b": 40}, xaxis_title="seconds")
-    return figure
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def budgets(modality: str, eps_audio: float, eps_visual_255: float) -> dict[str, float]:
-    """Attack budgets from the UI's units (waveform amplitude, pixel levels out of 255)."""
-    if modality not in MODALITIES:
-        raise gr.Error(f"Choose a modality among {', '.join(MODALITIES)}.")
-    return {
-        "eps_audio": float(eps_audio) if modality in ("audio", "both") else 0.0,
-        "eps_visual": float(eps_visual_255) / 255 if modality in ("visual", "both") else 0.0,
-    }
+def shipped_example(video: str | Path) -> Path | None:
+    """The shipped example a file is (Gradio hands handlers a copy), matched by name and content."""
+    candidate = EXAMPLES_DIR / Path(video).name
+    if candidate.is_file() and Path(video).stat().st_size == candidate.stat().st_size and _digest(Path(video)) == _digest(candidate):
+        return candidate
+    return None
 
 
-def analyse(
-    video: str | None,
-    model_name: str,
-    attack_name: str,
-    modality: str,
-    eps_audio: float,
-    eps_visual_255: float,
-    steps: int,
-):
-    """Decode `video`, run the model clean and under attack, and return what the page shows:
-    frames, waveform plot, clean and adversarial audio, clean and attacked top-k, a summary."""
-    if not video:
-        raise gr.Error("Upload a video first.")
+def load_input(video: str | None, image: str | None = None, sound: str | None = None):
+    """Decode what the person gave: a video, or a still image with an optional sound file.
+    Returns (clip, ground truth or None). Bad input raises `gr.Error` with the reason."""
+    limit = MAX_UPLOAD_MB * 2**20
     try:
-        clip = decode_clip(video, max_bytes=MAX_UPLOAD_MB * 2**20)
+        if video:
+            clip = decode_clip(video, max_bytes=limit)
+            if clip.info.duration > MAX_DURATION_S:
+                raise gr.Error(f"The video lasts {clip.info.duration / 60:.0f} min; the limit is {MAX_DURATION_S // 60} min.")
+            example = shipped_example(video)
+            return clip, ground_truth_for(example, clip) if example else None
+        if image:
+            return clip_from_image(image, sound, max_bytes=limit), None
     except MediaError as error:
         raise gr.Error(str(error)) from error
-    if model_name not in ARCHITECTURES:
-        raise gr.Error(f"Unknown model {model_name!r}.")
-    model = untrained_model(model_name)
-    waveform, frames = clip.model_inputs()
-    with torch.no_grad():
-        clean = model(waveform, frames)
-    kwargs = budgets(modality, eps_audio, eps_visual_255)
-    if attack_name != "fgsm":
-        kwargs["steps"] = int(steps)
+    raise gr.Error("Choose an example, upload a video, or upload an image (with an optional sound file).")
+
+
+def snr_hint(video: str | None, image: str | None, sound: str | None, eps_audio: float) -> str:
+    """The SNR that an audio perturbation of L-inf size eps could reach at worst on this clip."""
+    if eps_audio <= 0:
+        return "Audio untouched (ε_a = 0)."
     try:
-        attack = create_attack(attack_name, model, **kwargs)
-    except (ValueError, TypeError) as error:
+        clip, _ = load_input(video, image, sound)
+    except gr.Error:
+        return f"ε_a = {eps_audio:.4f} (waveform amplitude)."
+    worst = np.sqrt(len(clip.waveform)) * eps_audio
+    level = float(np.linalg.norm(clip.waveform))
+    if level == 0:
+        return f"ε_a = {eps_audio:.4f}: the clip is silent, any perturbation is pure added sound."
+    return f"ε_a = {eps_audio:.4f}: SNR ≥ {20 * np.log10(level / worst):.1f} dB on this clip (a full-size perturbation)."
+
+
+@gpu
+def run_attack(video, image, sound, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
+               progress=gr.Progress()):
+    """The Run button: decode, attack, measure, and render every view."""
+    clip, truth = load_input(video, image, sound)
+    progress(0.2, desc="attacking")
+    try:
+        analysis = run(clip, model, defense, attack, modality, float(eps_audio), float(eps_visual_255) / 255, int(steps),
+                       None if target in (None, "", "none") else target, int(seed), bool(paper), truth, _device())
+    except ValueError as error:
         raise gr.Error(str(error)) from error
-    result = attack(waveform, frames, clean.logits.argmax(-1))
-    perturbation = result.delta_waveform[0].numpy()
-    notes = [
-        "**Untrained weights:** no trained checkpoint is shipped yet, so the classes and "
-        "predictions are placeholders from a randomly initialised network of the real architecture."
-    ]
-    if not clip.has_audio:
-        notes.append("**This file has no audio track:** the model hears silence.")
-    notes.append(
-        f"Perturbation: L∞ audio {np.abs(perturbation).max():.4f} (SNR {snr_db(clip.waveform, perturbation):.1f} dB), "
-        f"L∞ visual {result.delta_frames.abs().max().item() * 255:.2f}/255. "
-        f"Input: {clip.info.width}x{clip.info.height} {clip.info.container}, {clip.info.duration:.1f} s, "
-        f"{NUM_SAMPLES} samples at {SAMPLE_RATE} Hz."
-    )
+    progress(0.8, desc="rendering")
+    clean_audio, adversarial_audio, perturbation_audio, gain_note = views.audio_tracks(analysis)
+    perturbation, perturbation_note = views.perturbation_image(analysis)
+    folder = Path(tempfile.mkdtemp(prefix="avdemo-"))
+    video_path = write_mp4(folder / "adversarial.mp4", analysis.result.frames[0], analysis.result.waveform[0])
     return (
-        list(clip.frames),
-        waveform_figure(clip.waveform, perturbation),
-        _as_int16(clip.waveform),
-        _as_int16(result.waveform[0].numpy()),
-        _top_k(clean.logits[0]),
-        _top_k(result.output.logits[0]),
-        "\n\n".join(notes),
+        views.summary_markdown(analysis),
+        views.top_k_figure(analysis),
+        views.heatmap_overlays(analysis, attacked=False),
+        views.heatmap_overlays(analysis, attacked=True),
+        perturbation,
+        perturbation_note,
+        clean_audio,
+        adversarial_audio,
+        perturbation_audio,
+        gain_note,
+        views.sound_figure(analysis),
+        views.trace_figure(analysis),
+        views.tsne_figure(analysis) if analysis.embeddings else None,
+        str(video_path),
+        [(frame, f"frame {i + 1} the model sees") for i, frame in enumerate(clip.frames)],
     )
+
+
+def paper_preset_values(modality: str) -> tuple[float, float, int, bool, str]:
+    """Slider values for the paper preset (visual ε shown as its mean over channels)."""
+    eps = PAPER_EPS_BOTH if modality == "both" else PAPER_EPS_SINGLE
+    visual = float(np.mean([eps * s for s in IMAGENET_STD]) * 255)
+    note = (f"Paper preset: ε = {eps} in ImageNet-normalised units, i.e. audio {eps} and pixels ε·std_c "
+            f"(≈{visual:.2f}/255), 10 steps of ε/8.")
+    return eps, round(visual, 2), 10, True, note
+
+
+def model_cards_markdown() -> str:
+    """A table of the zoo: what each model is and how it measured."""
+    rows = ["| model | description | val | test | held-out test | PGD (paper, ✗AV) | pointing game |",
+            "|---|---|---|---|---|---|---|"]
+    for name in list_models():
+        card = describe(name)
+        metrics = card.get("metrics", {})
+        cell = lambda key: f"{metrics[key]:.1%}" if key in metrics else "–"  # noqa: E731
+        rows.append(f"| {name} | {card.get('description', '')} | {cell('val_accuracy')} | {cell('test_accuracy')} | "
+                    f"{cell('test_heldout_accuracy')} | {cell('pgd_paper_both_accuracy')} | {cell('pointing_game_test')} |")
+    return "\n".join(rows)
+
+
+def reports_markdown() -> str:
+    """The robustness reports written by `python -m avdemo.evaluate`, when they exist."""
+    reports = sorted(REPORTS.glob("*.md")) if REPORTS.is_dir() else []
+    if not reports:
+        return "No evaluation report yet: run `python -m avdemo.evaluate` to write `reports/`."
+    return "\n\n".join(report.read_text() for report in reports)
 
 
 def build_app() -> gr.Blocks:
     """The page; `app.py` launches it."""
+    examples = example_paths()
+    lessons = {s.name: s.lesson for s in SCENARIOS}
+    models = [m for m in MODELS if m in list_models()] or list(MODELS)
+    classes = describe(models[0])["classes"] if list_models() else []
     with gr.Blocks(title="avdemo: attacking audio-visual models") as demo:
-        gr.Markdown("# avdemo\nAdversarial attacks on audio-visual event recognition (Tian & Xu, CVPR 2021).")
-        with gr.Row():
-            with gr.Column():
-                video = gr.File(label="Video", file_types=["video"], type="filepath")
-                model_name = gr.Dropdown(list(ARCHITECTURES), value="av-concat", label="Model")
-                attack_name = gr.Dropdown(available_attacks(), value="pgd", label="Attack")
-                modality = gr.Radio(list(MODALITIES), value="both", label="Attacked modality")
-                eps_audio = gr.Slider(0, 0.1, value=0.006, step=0.001, label="ε audio (waveform amplitude)")
-                eps_visual = gr.Slider(0, 16, value=2, step=0.25, label="ε visual (pixel levels, /255)")
-                steps = gr.Slider(1, 50, value=10, step=1, label="Steps (iterative attacks)")
-                run = gr.Button("Run", variant="primary")
-            with gr.Column():
-                summary = gr.Markdown()
-                with gr.Row():
-                    clean_top = gr.Label(label="Clean prediction", num_top_classes=TOP_K)
-                    attacked_top = gr.Label(label="Under attack", num_top_classes=TOP_K)
-                frames = gr.Gallery(label="Frames the model sees (224 x 224)", columns=4, height=240)
-                plot = gr.Plot(label="Waveform the model hears")
-                with gr.Row():
-                    clean_audio = gr.Audio(label="Clean audio (true level)")
-                    adversarial_audio = gr.Audio(label="Adversarial audio (true level)")
-        run.click(
-            analyse,
-            inputs=[video, model_name, attack_name, modality, eps_audio, eps_visual, steps],
-            outputs=[frames, plot, clean_audio, adversarial_audio, clean_top, attacked_top, summary],
-            api_name="analyse",
+        gr.Markdown(
+            "# avdemo: how audio-visual models and their sound localization fail under attack\n"
+            "Pick an example (or upload a video), a model, a defense and an attack, then **Run**. "
+            "Heatmaps show where the model thinks the sound comes from; the green box is where it really does. "
+            "Based on Tian & Xu, *Can audio-visual integration strengthen robustness under multimodal attacks?* (CVPR 2021)."
         )
+        with gr.Tab("Attack"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    video = gr.Video(label="Video", sources=["upload"], height=240)
+                    gr.Examples(examples=[[str(p)] for p in examples], inputs=[video],
+                                example_labels=[f"{p.stem}: {lessons.get(p.stem, '')}" for p in examples], label="Examples")
+                    with gr.Accordion("…or an image with a sound file", open=False):
+                        image = gr.Image(label="Image", type="filepath", sources=["upload"], height=160)
+                        sound = gr.Audio(label="Sound (optional)", type="filepath", sources=["upload"])
+                    model = gr.Dropdown(models, value=models[0], label="Model")
+                    defense = gr.Dropdown(list(DEFENSES), value="none", label="Defense (trained on av-concat, as in the paper)")
+                    attack = gr.Dropdown(available_attacks(), value="pgd", label="Attack")
+                    modality = gr.Radio(list(MODALITIES), value="both", label="Attacked modality")
+                    eps_audio = gr.Slider(0, 0.05, value=0.006, step=0.0005, label="ε audio (waveform amplitude)")
+                    snr = gr.Markdown()
+                    eps_visual = gr.Slider(0, 16, value=2, step=0.05, label="ε visual (grey levels, /255)")
+                    steps = gr.Slider(1, 50, value=10, step=1, label="Steps (iterative attacks)")
+                    target = gr.Dropdown(["none", *classes], value="none", label="Target class (targeted attack)")
+                    seed = gr.Number(value=0, precision=0, label="Seed (PGD random start)")
+                    with gr.Row():
+                        preset = gr.Button("Paper preset")
+                        run_button = gr.Button("Run", variant="primary")
+                    paper = gr.Checkbox(value=False, label="Use the paper preset exactly (per-channel ε)")
+                    preset_note = gr.Markdown()
+                with gr.Column(scale=2):
+                    summary = gr.Markdown()
+                    top_k = gr.Plot(label="Predictions")
+                    with gr.Row():
+                        clean_maps = gr.Gallery(label="Localization, clean", columns=2, height=300, object_fit="contain", elem_id="clean-maps")
+                        attacked_maps = gr.Gallery(label="Localization, attacked", columns=2, height=300, object_fit="contain", elem_id="attacked-maps")
+                    with gr.Row():
+                        perturbation = gr.Image(label="Visual perturbation (amplified)", height=240)
+                        perturbation_note = gr.Markdown()
+                    with gr.Row():
+                        clean_audio = gr.Audio(label="Clean sound (true level)", elem_id="clean-audio")
+                        adversarial_audio = gr.Audio(label="Adversarial sound (true level)", elem_id="adversarial-audio")
+                        perturbation_audio = gr.Audio(label="Perturbation (amplified)", elem_id="perturbation-audio")
+                    gain_note = gr.Markdown()
+                    sound_plot = gr.Plot(label="Waveform and spectrograms")
+                    trace_plot = gr.Plot(label="Attack trace")
+                    tsne_plot = gr.Plot(label="t-SNE embeddings", elem_id="tsne")
+                    adversarial_video = gr.Video(label="Adversarial video (adversarial frames + sound)", height=240)
+                    inputs_seen = gr.Gallery(label="What the model receives", columns=4, height=200, object_fit="contain")
+        with gr.Tab("Robustness"):
+            gr.Markdown("## The model zoo\n" + model_cards_markdown())
+            gr.Markdown(reports_markdown())
+
+        outputs = [summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio,
+                   adversarial_audio, perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, adversarial_video,
+                   inputs_seen]
+        run_button.click(run_attack, inputs=[video, image, sound, model, defense, attack, modality, eps_audio, eps_visual,
+                                             steps, target, seed, paper], outputs=outputs, api_name="run")
+        preset.click(paper_preset_values, inputs=[modality], outputs=[eps_audio, eps_visual, steps, paper, preset_note],
+                     api_name="paper_preset")
+        for slider in (eps_visual, steps):
+            slider.input(lambda: False, outputs=[paper], api_visibility="private")
+        eps_audio.input(lambda: False, outputs=[paper], api_visibility="private")
+        eps_audio.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
+        video.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
     return demo
 
 
-def launch(demo: gr.Blocks, **kwargs) -> None:
-    """Serve with a queue (one attack at a time per worker) and an upload size limit."""
-    demo.queue(default_concurrency_limit=int(os.environ.get("AVDEMO_CONCURRENCY", "1")))
+def warm_up() -> None:
+    """Run the default model once so the first person does not pay for loading and t-SNE fitting."""
+    examples = example_paths()
+    if examples and list_models():
+        clip, truth = load_input(str(examples[0]))
+        run(clip, truth=truth, device=_device())
+
+
+def launch(demo: gr.Blocks, warm: bool = True, **kwargs) -> None:
+    """Serve with a queue (runs are CPU-heavy: a few at a time) and upload limits; warm up in
+    the background so the page is usable at once."""
+    if warm:
+        threading.Thread(target=warm_up, daemon=True).start()
+    demo.queue(default_concurrency_limit=int(os.environ.get("AVDEMO_CONCURRENCY", "2")), max_size=32)
     demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", **kwargs)
+

@@ -1,85 +1,156 @@
-"""The app: handlers called directly, then the real server driven through gradio_client."""
+"""The app: handlers called directly, the served app through gradio_client, and the page in a
+real headless Chromium (Debian's, driven by Playwright), with a screenshot kept as an artifact."""
 
 from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
 
 from avdemo import NUM_SAMPLES, SAMPLE_RATE
-from avdemo.ui import analyse, build_app, launch, snr_db
+from avdemo.ui import build_app, example_paths, launch, load_input, paper_preset_values, run_attack, snr_hint
+from avdemo.zoo import list_models
 
 from media_factory import write_video
 
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+EXAMPLE = str(example_paths()[3])  # cello beside a silent violin
+pytestmark = pytest.mark.skipif(not list_models(), reason="needs the shipped model zoo in checkpoints/")
+
+
+def _run(video, **changes):
+    settings = dict(image=None, sound=None, model="av-attention", defense="none", attack="pgd", modality="both",
+                    eps_audio=0.01, eps_visual_255=4, steps=5, target="none", seed=0, paper=False)
+    settings.update(changes)
+    return run_attack(video, *settings.values())
+
+
+def test_run_on_an_example_renders_every_view():
+    (summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio, adversarial_audio,
+     perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, video, inputs_seen) = _run(EXAMPLE)
+    assert "true: **cello**" in summary and "Pointing game" in summary and "SNR" in summary
+    assert len(top_k.data) == 2 and top_k.layout.height == 300
+    assert len(clean_maps) == len(attacked_maps) == 1
+    image, caption = clean_maps[0]
+    assert image.shape == (224, 224, 3) and image.dtype == np.uint8 and "peak" in caption
+    assert perturbation.shape == (224, 224, 3) and "amplified" in perturbation_note
+    for rate, samples in (clean_audio, adversarial_audio, perturbation_audio):
+        assert rate == SAMPLE_RATE and samples.dtype == np.int16 and samples.shape == (NUM_SAMPLES,)
+    assert 0 < np.abs(adversarial_audio[1].astype(int) - clean_audio[1]).max() <= round(0.01 * 32767) + 1
+    assert "dB" in gain_note
+    assert sound_plot.layout.height == 560 and len(trace_plot.data) == 3
+    assert len(tsne_plot.data) >= 4 and Path(video).suffix == ".mp4" and len(inputs_seen) == 1
+
+
+def test_audio_only_attack_moves_the_map_but_not_the_pixels():
+    outputs = _run(EXAMPLE, modality="audio", eps_audio=0.05)
+    perturbation, perturbation_note = outputs[4], outputs[5]
+    assert perturbation is None and "not attacked" in perturbation_note
+    clean_maps, attacked_maps = outputs[2], outputs[3]
+    assert not np.array_equal(clean_maps[0][0], attacked_maps[0][0])
+
+
+def test_defenses_unimodal_models_targets_and_the_paper_preset():
+    for defense in ("MinSim", "ExFMem"):
+        summary = _run(EXAMPLE, model="av-sum", defense=defense, steps=2)[0]
+        assert "concat base model" in summary
+    outputs = _run(EXAMPLE, model="audio-only", steps=2)
+    assert outputs[2] == [] and outputs[12] is not None
+    target_summary = _run(EXAMPLE, model="av-concat", target="dog", eps_audio=0.05, eps_visual_255=16, steps=20)[0]
+    assert "under attack **dog**" in target_summary
+    eps_audio, eps_visual, steps, paper, note = paper_preset_values("both")
+    assert (eps_audio, steps, paper) == (0.006, 10, True) and eps_visual == pytest.approx(0.35, abs=0.01)
+    assert "per" in note or "std" in note
+    assert "SNR" in _run(EXAMPLE, paper=True, attack="mim")[0]
+
+
+def test_uploads_image_with_sound_and_bad_files(tmp_path):
+    silent = write_video(tmp_path / "silent.mp4", audio_codec=None)
+    assert "no audio track" in _run(str(silent), steps=1)[0]
+    import cv2
+
+    picture = tmp_path / "picture.png"
+    cv2.imwrite(str(picture), np.full((120, 160, 3), 80, np.uint8))
+    summary = run_attack(None, str(picture), None, "av-concat", "none", "fgsm", "visual", 0.0, 8, 1, "none", 0, False)[0]
+    assert "under attack" in summary
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00" * 5000)
+    with pytest.raises(gr.Error, match="could not be read"):
+        _run(str(broken))
+    with pytest.raises(gr.Error, match="still image"):
+        _run(str(picture))
+    with pytest.raises(gr.Error, match="Choose an example"):
+        _run(None)
+    with pytest.raises(gr.Error, match="between 0 and 1"):
+        _run(EXAMPLE, eps_audio=3.0)
+    assert "SNR ≥" in snr_hint(EXAMPLE, None, None, 0.01) and "untouched" in snr_hint(EXAMPLE, None, None, 0.0)
+
+
+def test_ground_truth_only_for_the_real_example(tmp_path):
+    copy = tmp_path / Path(EXAMPLE).name
+    shutil.copy(EXAMPLE, copy)
+    assert load_input(str(copy))[1] is not None
+    copy.write_bytes(copy.read_bytes()[:-10] + b"0123456789")  # same name, other content
+    try:
+        _, truth = load_input(str(copy))
+    except gr.Error:
+        truth = None
+    assert truth is None
+
 
 @pytest.fixture(scope="module")
-def video(tmp_path_factory):
-    return str(write_video(tmp_path_factory.mktemp("app") / "clip.mp4", duration=2.0))
-
-
-def test_analyse_returns_every_view(video):
-    frames, plot, clean_audio, adversarial_audio, clean_top, attacked_top, summary = analyse(
-        video, "av-concat", "pgd", "both", 0.01, 4, 3
-    )
-    assert len(frames) == 1 and frames[0].shape == (224, 224, 3)
-    assert plot.layout.height == 260
-    rate, samples = clean_audio
-    assert rate == SAMPLE_RATE and samples.dtype == np.int16 and samples.shape == (NUM_SAMPLES,)
-    adversarial = adversarial_audio[1].astype(np.int32)
-    assert 0 < np.abs(adversarial - samples).max() <= round(0.01 * 32767) + 1
-    assert len(clean_top) == 5 and sum(clean_top.values()) <= 1 + 1e-6
-    assert len(attacked_top) == 5
-    assert "Untrained weights" in summary and "SNR" in summary
-
-
-def test_visual_attack_leaves_the_sound_untouched(video):
-    _, _, clean_audio, adversarial_audio, *_ = analyse(video, "av-attention", "fgsm", "visual", 0.05, 8, 1)
-    assert np.array_equal(clean_audio[1], adversarial_audio[1])
-
-
-def test_silent_video_is_flagged(tmp_path):
-    path = write_video(tmp_path / "silent.mp4", audio_codec=None)
-    *_, summary = analyse(str(path), "visual-only", "mim", "visual", 0.0, 2, 2)
-    assert "no audio track" in summary
-
-
-@pytest.mark.parametrize(
-    "content,message", [(b"", "empty"), (b"not a video" * 50, "could not be read")]
-)
-def test_bad_files_become_user_errors(tmp_path, content, message):
-    path = tmp_path / "bad.mp4"
-    path.write_bytes(content)
-    with pytest.raises(gr.Error, match=message):
-        analyse(str(path), "av-concat", "pgd", "both", 0.01, 2, 2)
-
-
-def test_missing_upload_and_bad_budget_become_user_errors(video):
-    with pytest.raises(gr.Error, match="Upload"):
-        analyse(None, "av-concat", "pgd", "both", 0.01, 2, 2)
-    with pytest.raises(gr.Error, match="between 0 and 1"):
-        analyse(video, "av-concat", "pgd", "audio", 5.0, 2, 2)
-
-
-def test_snr_of_silence_and_of_a_known_ratio():
-    signal = np.ones(100)
-    assert snr_db(signal, np.zeros(100)) == float("inf")
-    assert snr_db(signal, 0.1 * signal) == pytest.approx(20.0)
+def served(tmp_path_factory):
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
+    demo = build_app()
+    launch(demo, warm=False, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    yield demo
+    demo.close()
 
 
 @pytest.mark.integration
-def test_served_app_answers_gradio_client(video, tmp_path, monkeypatch):
+def test_served_app_through_gradio_client(served, tmp_path):
     from gradio_client import Client, handle_file
 
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
-    demo = build_app()
-    launch(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        client = Client(demo.local_url, verbose=False)
-        result = client.predict(handle_file(video), "av-concat", "pgd", "both", 0.01, 4, 2, api_name="/analyse")
-        assert len(result) == 7 and "SNR" in result[-1]
-        bad = tmp_path / "broken.mp4"
-        bad.write_bytes(b"broken" * 100)
-        with pytest.raises(Exception, match="could not be read"):
-            client.predict(handle_file(str(bad)), "av-concat", "pgd", "both", 0.01, 4, 2, api_name="/analyse")
-    finally:
-        demo.close()
+    client = Client(served.local_url, verbose=False)
+    arguments = [None, None, "av-concat", "none", "pgd", "both", 0.01, 4, 3, "none", 0, False]
+    result = client.predict({"video": handle_file(EXAMPLE)}, *arguments, api_name="/run")
+    assert len(result) == 15 and "true: **cello**" in result[0]
+    upload = write_video(tmp_path / "upload.webm", video_codec="libvpx-vp9", audio_codec="libopus", sample_rate=48000)
+    assert "under attack" in client.predict({"video": handle_file(str(upload))}, *arguments, api_name="/run")[0]
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 100)
+    with pytest.raises(Exception, match="could not be read"):
+        client.predict({"video": handle_file(str(bad))}, *arguments, api_name="/run")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's chromium (.ci/run installs it)")
+def test_page_in_a_real_browser(served):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 2600})
+        page.goto(served.local_url, timeout=60_000)
+        page.get_by_text("cello-beside-violin").first.click()
+        page.wait_for_selector("video", timeout=30_000)
+        page.get_by_role("button", name="Run").click()
+        page.wait_for_selector("#attacked-maps img", timeout=120_000)
+        page.wait_for_selector("#tsne .js-plotly-plot", timeout=60_000)
+        assert page.locator("#clean-maps img").count() >= 1
+        assert page.locator("#tsne .js-plotly-plot .scatterlayer .trace").count() >= 4
+        for player in ("#clean-audio", "#adversarial-audio", "#perturbation-audio"):
+            page.wait_for_selector(f"{player} audio, {player} .waveform-container, {player} button", timeout=30_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+        browser.close()
+    assert (ARTIFACTS / "app.png").stat().st_size > 50_000

@@ -1,0 +1,202 @@
+"""What a person sees of an `Analysis`: figures (plotly) and images (numpy RGB uint8).
+
+Every function here is pure: an analysis in, a figure or an image out, so each view can be
+tested without a browser.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from . import SAMPLE_RATE
+from .analysis import Analysis
+
+TOP_K = 5
+PLOT_MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
+MODALITY_SYMBOLS = {"audio": "circle", "visual": "triangle-up", "fused": "square"}
+
+
+def top_k_figure(analysis: Analysis) -> go.Figure:
+    """Clean vs attacked probabilities of the top classes, the true label marked."""
+    clean = analysis.clean.logits[0].softmax(-1).detach().numpy()
+    attacked = analysis.attacked.logits[0].softmax(-1).detach().numpy()
+    order = [int(i) for i in np.argsort(-(np.maximum(clean, attacked)))[:TOP_K]]
+    truth = analysis.truth.label if analysis.truth else None
+    names = [f"{analysis.classes[i]} ✔ (true)" if analysis.classes[i] == truth else analysis.classes[i] for i in order]
+    figure = go.Figure()
+    figure.add_bar(y=names, x=clean[order], orientation="h", name="clean", marker_color="#4c78a8")
+    figure.add_bar(y=names, x=attacked[order], orientation="h", name="attacked", marker_color="#e45756")
+    figure.update_layout(height=300, margin=PLOT_MARGIN, barmode="group", xaxis={"range": [0, 1], "title": "probability"},
+                         yaxis={"autorange": "reversed"}, title="Top classes: clean vs attacked", legend={"orientation": "h"})
+    return figure
+
+
+def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], thickness: int = 2) -> None:
+    if np.isnan(box).any():
+        return
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, thickness)
+
+
+def heatmap_overlays(analysis: Analysis, attacked: bool) -> list[tuple[np.ndarray, str]]:
+    """Per frame, the localization map blended over the frame the model saw (JET colours),
+    the sounding object's box (green), silent distractors (white), the map's peak (cross),
+    and a caption with the pointing-game verdict. Empty for unimodal models."""
+    maps = analysis.attacked_maps if attacked else analysis.clean_maps
+    if maps is None:
+        return []
+    frames = analysis.result.frames[0].permute(0, 2, 3, 1).numpy() if attacked else analysis.clip.frames / 255
+    verdicts = analysis.localization_verdicts(maps)
+    overlays = []
+    for index, (frame, heat) in enumerate(zip(frames, maps)):
+        colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+        image = np.round(0.55 * np.clip(frame, 0, 1) * 255 + 0.45 * colour).astype(np.uint8)
+        image = np.ascontiguousarray(image)
+        caption = f"{'attacked' if attacked else 'clean'} frame {index + 1}"
+        if analysis.truth is not None:
+            for box in analysis.truth.distractor_box[index]:
+                _draw_box(image, box, (255, 255, 255), 1)
+            _draw_box(image, analysis.truth.box[index], (0, 255, 0))
+            verdict = verdicts[index]
+            caption += ": peak on the sound source ✔" if verdict["hit"] else (
+                ": peak on a silent distractor ✘" if verdict["distractor"] else ": peak misses the source ✘")
+        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+        cv2.drawMarker(image, (int(x), int(y)), (255, 255, 255), cv2.MARKER_CROSS, 14, 2)
+        overlays.append((image, caption))
+    return overlays
+
+
+def perturbation_image(analysis: Analysis) -> tuple[np.ndarray | None, str]:
+    """The visual perturbation of the first frame, amplified to fill the range, and its scale."""
+    delta = analysis.result.delta_frames[0, 0].permute(1, 2, 0).numpy()
+    peak = float(np.abs(delta).max())
+    if peak == 0:
+        return None, "The frames were not attacked."
+    gain = 0.5 / peak
+    image = np.round(np.clip(0.5 + gain * delta, 0, 1) * 255).astype(np.uint8)
+    return image, f"Perturbation of frame 1, amplified ×{gain:.0f} (L∞ = {peak * 255:.2f}/255, grey = no change)"
+
+
+def audio_tracks(analysis: Analysis) -> tuple[tuple[int, np.ndarray], tuple[int, np.ndarray], tuple[int, np.ndarray] | None, str]:
+    """Clean and adversarial audio at their true level and the perturbation amplified, as
+    (rate, int16) pairs (Gradio plays int16 as is, and peak-normalises float), and the gain."""
+
+    def pcm(samples: np.ndarray) -> tuple[int, np.ndarray]:
+        return SAMPLE_RATE, np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+
+    clean = analysis.clip.waveform
+    adversarial = analysis.result.waveform[0].numpy()
+    delta = analysis.result.delta_waveform[0].numpy()
+    peak = float(np.abs(delta).max())
+    if peak == 0:
+        return pcm(clean), pcm(adversarial), None, "The sound was not attacked."
+    gain = 0.5 / peak
+    return pcm(clean), pcm(adversarial), pcm(gain * delta), f"Perturbation amplified ×{gain:.0f} ({20 * math.log10(gain):+.0f} dB)"
+
+
+def _spectrogram(samples: np.ndarray, size: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Magnitude in dB `(freqs, frames)` with a Hann window, hop size/2; and the axes."""
+    hop = size // 2
+    count = 1 + (len(samples) - size) // hop
+    windows = np.lib.stride_tricks.sliding_window_view(samples, size)[::hop][:count] * np.hanning(size)
+    magnitude = np.abs(np.fft.rfft(windows, axis=1)).T
+    decibels = 20 * np.log10(np.maximum(magnitude, 1e-6))
+    return decibels, np.arange(count) * hop / SAMPLE_RATE, np.fft.rfftfreq(size, 1 / SAMPLE_RATE)
+
+
+def sound_figure(analysis: Analysis) -> go.Figure:
+    """Waveforms (clean, adversarial, perturbation) over time, and spectrograms of the clean
+    sound and of the perturbation on one colour scale, so their levels compare directly."""
+    clean = analysis.clip.waveform
+    delta = analysis.result.delta_waveform[0].numpy()
+    adversarial = analysis.result.waveform[0].numpy()
+    figure = make_subplots(rows=3, cols=1, vertical_spacing=0.08, row_heights=[0.34, 0.33, 0.33],
+                           subplot_titles=("waveform", "spectrogram: clean sound", "spectrogram: perturbation"))
+    step = max(1, len(clean) // 3000)
+    time_axis = np.arange(0, len(clean), step) / SAMPLE_RATE
+    for name, samples in (("clean", clean), ("adversarial", adversarial), ("perturbation", delta)):
+        figure.add_scatter(x=time_axis, y=samples[::step], name=name, line={"width": 1}, row=1, col=1)
+    low = None
+    for row, samples in ((2, clean), (3, delta)):
+        decibels, times, freqs = _spectrogram(samples)
+        low = decibels.max() - 100 if low is None else low
+        figure.add_heatmap(z=decibels[::2], x=times, y=freqs[::2], zmin=low, zmax=low + 100, colorscale="Viridis",
+                           showscale=row == 2, colorbar={"title": "dB", "len": 0.6, "y": 0.35}, row=row, col=1)
+    figure.update_layout(height=560, margin=PLOT_MARGIN, legend={"orientation": "h", "y": 1.08})
+    figure.update_yaxes(title_text="Hz", row=2, col=1)
+    figure.update_yaxes(title_text="Hz", row=3, col=1)
+    figure.update_xaxes(title_text="seconds", row=3, col=1)
+    return figure
+
+
+def trace_figure(analysis: Analysis) -> go.Figure:
+    """The attack, step by step: its objective, and the probability of the label it fights
+    (true class, clean prediction or target) and of the predicted class."""
+    trace = analysis.result.trace
+    steps = np.arange(len(trace.loss))
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
+    figure.add_scatter(x=steps, y=trace.loss[:, 0].numpy(), name="attack objective", mode="lines+markers")
+    figure.add_scatter(x=steps, y=trace.label_probability[:, 0].numpy(), name="P(label attacked)",
+                       mode="lines+markers", secondary_y=True)
+    predicted = [analysis.classes[i] for i in trace.predicted[:, 0].tolist()]
+    figure.add_scatter(x=steps, y=trace.confidence[:, 0].numpy(), name="P(predicted class)", mode="lines+markers",
+                       text=predicted, hovertemplate="step %{x}: %{text} %{y:.2f}", secondary_y=True)
+    figure.update_layout(height=300, margin=PLOT_MARGIN, title="Attack trace (step 0 = clean input)",
+                         legend={"orientation": "h", "y": -0.25})
+    figure.update_xaxes(title_text="step")
+    figure.update_yaxes(title_text="objective", secondary_y=False)
+    figure.update_yaxes(title_text="probability", range=[0, 1], secondary_y=True)
+    return figure
+
+
+def tsne_figure(analysis: Analysis) -> go.Figure:
+    """The model's reference embeddings by class (colour) and modality (symbol), with this
+    clip's clean (ringed) and attacked (star) embeddings placed into the same maps."""
+    maps = analysis.embeddings
+    figure = make_subplots(rows=1, cols=max(1, len(maps)), subplot_titles=[f"{name} embeddings" for name in maps])
+    palette = [f"hsl({int(360 * i / len(analysis.classes))},70%,50%)" for i in range(len(analysis.classes))]
+    for column, (name, placed) in enumerate(maps.items(), start=1):
+        for modality in np.unique(placed["modalities"]):
+            chosen = placed["modalities"] == modality
+            labels = placed["labels"][chosen]
+            figure.add_scatter(
+                x=placed["reference"][chosen, 0], y=placed["reference"][chosen, 1], mode="markers",
+                marker={"color": [palette[int(k)] for k in labels], "size": 6, "opacity": 0.55,
+                        "symbol": MODALITY_SYMBOLS.get(str(modality), "circle")},
+                text=[f"{analysis.classes[int(k)]} ({modality})" for k in labels], hoverinfo="text",
+                name=f"reference {modality}", legendgroup=str(modality), showlegend=column == 1, row=1, col=column)
+        for state, symbol, size in (("clean", "circle-open", 16), ("attacked", "star", 18)):
+            figure.add_scatter(
+                x=placed[state][:, 0], y=placed[state][:, 1], mode="markers+text",
+                marker={"symbol": symbol, "size": size, "color": "black", "line": {"width": 2}},
+                text=[f"{state} {kind}" for kind in placed["kinds"]], textposition="top center",
+                hoverinfo="text", name=f"this clip, {state}", legendgroup=state, showlegend=column == 1, row=1, col=column)
+    figure.update_layout(height=460, margin=PLOT_MARGIN, legend={"orientation": "h", "y": -0.08},
+                         title="t-SNE of the model's embeddings (reference: test clips; this clip placed without refitting)")
+    figure.update_xaxes(showticklabels=False)
+    figure.update_yaxes(showticklabels=False)
+    return figure
+
+
+def summary_markdown(analysis: Analysis) -> str:
+    """Predictions, verdicts and perceptibility in a few lines."""
+    clean = analysis.classes[int(analysis.clean.logits.argmax())]
+    attacked = analysis.classes[int(analysis.attacked.logits.argmax())]
+    p = analysis.perceptibility
+    lines = [f"**{analysis.model_name}**: clean prediction **{clean}**, under attack **{attacked}**"
+             + (f" (true: **{analysis.truth.label}**)" if analysis.truth else "")]
+    for notes in analysis.notes:
+        lines.append(f"- {notes}")
+    lines.append(f"- Visual perturbation: L∞ {p['linf_255']:.2f}/255, PSNR {p['psnr_db']:.1f} dB, SSIM {p['ssim']:.4f}")
+    lines.append(f"- Audio perturbation: L∞ {p['audio_linf']:.4f}, SNR {p['snr_db']:.1f} dB, dB_x {p['db_x']:.1f} dB")
+    if analysis.truth is not None and analysis.clean_maps is not None:
+        clean_hits = sum(v["hit"] for v in analysis.localization_verdicts(analysis.clean_maps))
+        attacked_hits = sum(v["hit"] for v in analysis.localization_verdicts(analysis.attacked_maps))
+        frames = len(analysis.clean_maps)
+        lines.append(f"- Pointing game: {clean_hits}/{frames} frames on the source clean, {attacked_hits}/{frames} attacked")
+    return "\n".join(lines)
