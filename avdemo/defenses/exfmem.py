@@ -40,11 +40,11 @@ def ista(
     if lipschitz is None:
         lipschitz = torch.linalg.matrix_norm(memory.float(), ord=2).pow(2).to(memory.dtype)
     step = 1.0 / lipschitz
-    gram = memory @ memory.T  # (K, K)
-    target = x @ memory.T  # (B, K): M^T x per sample
     codes = torch.zeros(x.shape[0], memory.shape[0], dtype=x.dtype, device=x.device)
     for iteration in range(1, max_iter + 1):
-        updated = soft_threshold(codes - step * (codes @ gram - target), step * lam)
+        # M^T (M h - x), computed through the d-dim residual: 2 B K d operations, not B K^2.
+        gradient = (codes @ memory - x) @ memory.T
+        updated = soft_threshold(codes - step * gradient, step * lam)
         change = (updated - codes).detach().norm(dim=1).max()
         codes = updated
         if change < tol:
