@@ -51,6 +51,18 @@ def example_paths() -> list[Path]:
     return [EXAMPLES_DIR / f"{scenario.name}.mp4" for scenario in SCENARIOS if (EXAMPLES_DIR / f"{scenario.name}.mp4").is_file()]
 
 
+def thumbnails(examples: list[Path]) -> list[tuple[np.ndarray, str]]:
+    """The middle frame of each example, captioned with its name."""
+    return [(decode_clip(path).frames[0], path.stem) for path in examples]
+
+
+def choose_example(selection: gr.SelectData) -> tuple[str, str]:
+    """A click on a thumbnail: load that example and say what it teaches."""
+    path = example_paths()[selection.index]
+    lesson = next((s.lesson for s in SCENARIOS if s.name == path.stem), "")
+    return str(path), f"**{path.stem}**: {lesson}"
+
+
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -164,7 +176,6 @@ def reports_markdown() -> str:
 def build_app() -> gr.Blocks:
     """The page; `app.py` launches it."""
     examples = example_paths()
-    lessons = {s.name: s.lesson for s in SCENARIOS}
     models = [m for m in MODELS if m in list_models()] or list(MODELS)
     classes = describe(models[0])["classes"] if list_models() else []
     with gr.Blocks(title="avdemo: attacking audio-visual models") as demo:
@@ -177,9 +188,10 @@ def build_app() -> gr.Blocks:
         with gr.Tab("Attack"):
             with gr.Row():
                 with gr.Column(scale=1):
+                    gallery = gr.Gallery(value=thumbnails(examples), label="Examples (click one)", columns=4, height=260,
+                                         allow_preview=False, object_fit="cover", elem_id="examples")
+                    lesson = gr.Markdown()
                     video = gr.Video(label="Video", sources=["upload"], height=240)
-                    gr.Examples(examples=[[str(p)] for p in examples], inputs=[video],
-                                example_labels=[f"{p.stem}: {lessons.get(p.stem, '')}" for p in examples], label="Examples")
                     with gr.Accordion("…or an image with a sound file", open=False):
                         image = gr.Image(label="Image", type="filepath", sources=["upload"], height=160)
                         sound = gr.Audio(label="Sound (optional)", type="filepath", sources=["upload"])
@@ -216,7 +228,8 @@ def build_app() -> gr.Blocks:
                     trace_plot = gr.Plot(label="Attack trace")
                     tsne_plot = gr.Plot(label="t-SNE embeddings", elem_id="tsne")
                     adversarial_video = gr.Video(label="Adversarial video (adversarial frames + sound)", height=240)
-                    inputs_seen = gr.Gallery(label="What the model receives", columns=4, height=200, object_fit="contain")
+                    inputs_seen = gr.Gallery(label="What the model receives", columns=4, height=200, object_fit="contain",
+                                             allow_preview=False)
         with gr.Tab("Robustness"):
             gr.Markdown("## The model zoo\n" + model_cards_markdown())
             gr.Markdown(reports_markdown())
@@ -233,6 +246,7 @@ def build_app() -> gr.Blocks:
         eps_audio.input(lambda: False, outputs=[paper], api_visibility="private")
         eps_audio.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
         video.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
+        gallery.select(choose_example, outputs=[video, lesson], api_visibility="private")
     return demo
 
 

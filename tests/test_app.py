@@ -12,7 +12,17 @@ import numpy as np
 import pytest
 
 from avdemo import NUM_SAMPLES, SAMPLE_RATE
-from avdemo.ui import build_app, example_paths, launch, load_input, paper_preset_values, run_attack, snr_hint
+from avdemo.ui import (
+    build_app,
+    choose_example,
+    example_paths,
+    launch,
+    load_input,
+    paper_preset_values,
+    run_attack,
+    snr_hint,
+    thumbnails,
+)
 from avdemo.zoo import list_models
 
 from media_factory import write_video
@@ -90,6 +100,14 @@ def test_uploads_image_with_sound_and_bad_files(tmp_path):
     assert "SNR ≥" in snr_hint(EXAMPLE, None, None, 0.01) and "untouched" in snr_hint(EXAMPLE, None, None, 0.0)
 
 
+def test_example_gallery_thumbnails_and_choice():
+    shown = thumbnails(example_paths())
+    assert len(shown) == len(example_paths()) >= 10 and shown[3][1] == "cello-beside-violin"
+    assert shown[0][0].shape == (224, 224, 3)
+    path, lesson = choose_example(gr.SelectData(None, {"index": 3, "value": None}))
+    assert path == EXAMPLE and "cello sounds" in lesson
+
+
 def test_ground_truth_only_for_the_real_example(tmp_path):
     copy = tmp_path / Path(EXAMPLE).name
     shutil.copy(EXAMPLE, copy)
@@ -141,7 +159,8 @@ def test_page_in_a_real_browser(served):
         )
         page = browser.new_page(viewport={"width": 1400, "height": 2600})
         page.goto(served.local_url, timeout=60_000)
-        page.get_by_text("cello-beside-violin").first.click()
+        page.locator("#examples img").nth(3).click()  # cello-beside-violin
+        page.wait_for_selector("text=The cello sounds", timeout=30_000)
         page.wait_for_selector("video", timeout=30_000)
         page.get_by_role("button", name="Run").click()
         page.wait_for_selector("#attacked-maps img", timeout=120_000)
