@@ -31,7 +31,7 @@ from .data.synth import GENERATOR_VERSION, SynthConfig, split_dir, write_synth_s
 from .defenses import collect_memory
 from .evaluation import accuracy, attacked_accuracy, localization_scores
 from .zoo import CARD_FORMAT, CHECKPOINTS, load_defense_term, load_model, save_tensors
-from .train import RUNS, TrainConfig, train
+from .train import RUNS, TrainConfig, model_options, train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "zoo"
 ORDER = (
@@ -110,7 +110,8 @@ def export_run(config: TrainConfig, run_dir: Path, data: dict, wall_seconds: flo
     weights = save_tensors(CHECKPOINTS / f"{config.name}.safetensors", load_file(str(run_dir / "best.safetensors")))
     from .models import architecture_config
 
-    model_config = architecture_config(config.architecture, len(state["classes"]), config.width).to_dict()
+    model_config = architecture_config(config.architecture, len(state["classes"]), config.width,
+                                       **model_options(config)).to_dict()
     training = {
         "recipe": state["config"],
         "epochs": state["run"]["epoch"],
@@ -169,7 +170,7 @@ def export_embeddings(name: str, test: ShardDataset, device: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m avdemo.build_zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", nargs="+", default=None, help="retrain only these (others are re-measured)")
+    parser.add_argument("--only", nargs="+", default=None, help="retrain and re-measure only these (and their ExFMem)")
     parser.add_argument("--reuse-runs", action="store_true", help="export finished runs instead of retraining")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
@@ -196,10 +197,13 @@ def main(argv: list[str] | None = None) -> None:
             export_run(config, run_dir, data, time.perf_counter() - begin)
         elif not (CHECKPOINTS / f"{name}.json").is_file():
             export_run(config, run_dir, data, None)
+    retrained = [name for name in ORDER if args.only is None or name in args.only]
     for name, base in EXFMEM.items():
-        export_exfmem(name, base, splits["train"], args.device, data)
+        if base in retrained or not (CHECKPOINTS / f"{name}.json").is_file():
+            export_exfmem(name, base, splits["train"], args.device, data)
+            retrained.append(name)
     print("measuring the shipped models ...")
-    for name in (*ORDER, *EXFMEM):
+    for name in retrained:
         path = CHECKPOINTS / f"{name}.json"
         card = json.loads(path.read_text())
         card["metrics"] = measure(name, splits, args.device)

@@ -44,6 +44,8 @@ class TrainConfig:
     architecture: str
     description: str = ""
     width: float = 0.25
+    attention_scale: float = 1.0
+    audio_dropout: float = 0.0
     dataset: str = "av-synth"  # "av-synth", or "shards": a folder with train/ and val/ shards
     shards: str | None = None
     frames: int = 1
@@ -132,10 +134,15 @@ def _weights_of(reference: str) -> dict[str, torch.Tensor]:
     return load_tensors(card.weights_path, card.data["weights"])
 
 
+def model_options(config: TrainConfig) -> dict:
+    """The recipe's settings that belong to the network's config (and so to its card)."""
+    return {"attention_scale": config.attention_scale, "audio_dropout": config.audio_dropout}
+
+
 def build_for_training(config: TrainConfig, num_classes: int) -> nn.Module:
     """The network of a config, its audio / visual nets initialised from other models if asked
     (the analogue of the paper's ImageNet initialisation)."""
-    model = build_model(architecture_config(config.architecture, num_classes, config.width))
+    model = build_model(architecture_config(config.architecture, num_classes, config.width, **model_options(config)))
     for prefix, reference in (("audio_net.", config.init_audio), ("visual_net.", config.init_visual)):
         if reference is None:
             continue

@@ -139,3 +139,24 @@ def test_clear_errors_for_bad_configs_and_shapes():
         model(torch.zeros(1, 100), torch.zeros(1, 1, 3, SIZE, SIZE))
     with pytest.raises(ValueError, match="features of size"):
         create_fusion("sum", 8)(torch.zeros(1, 8), torch.zeros(1, 4))
+
+
+def test_attention_scale_softens_the_map():
+    maps = torch.rand(2, 1, 8, 3, 3) * 4
+    audio = torch.rand(2, 8) * 4
+    sharp = audio_guided_attention(audio, maps)[1].flatten(2)
+    soft = audio_guided_attention(audio, maps, scale=0.1)[1].flatten(2)
+    entropy = lambda w: -(w * w.clamp_min(1e-12).log()).sum(-1)  # noqa: E731
+    assert (entropy(soft) > entropy(sharp)).all()
+
+
+def test_audio_dropout_hides_audio_from_the_fusion_only_in_training():
+    model = build_model(ModelConfig(num_classes=3, width=WIDTH, audio_dropout=0.5))
+    waveform, frames = _inputs(64, 1)
+    model.train()
+    out = model(waveform, frames)
+    hidden = (out.fused[:, :64] == 0).all(dim=1)
+    assert 10 < hidden.sum() < 54 and (out.audio[hidden] != 0).any()  # the output keeps the real f_a
+    model.eval()
+    out = model(waveform, frames)
+    assert not (out.fused[:, :64] == 0).all(dim=1).any()

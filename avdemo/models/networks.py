@@ -51,6 +51,8 @@ class ModelConfig:
     fusion: str = "concat"
     width: float = 1.0
     attention: bool = False
+    attention_scale: float = 1.0  # w_i = softmax(scale * f_a^T f_v^i); 1 is the paper's formula
+    audio_dropout: float = 0.0  # training only: chance of hiding f_a from the fusion (see AVNet)
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -79,13 +81,14 @@ def encode_frames(visual_net: VisualNet, frames: torch.Tensor) -> tuple[torch.Te
     return features.unflatten(0, (batch, steps)), maps.unflatten(0, (batch, steps))
 
 
-def audio_guided_attention(audio: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """w_i = softmax_i(f_a^T f_v^i) over each frame's cells; returns (f_v^att `(B, T, C)`, w `(B, T, h, w)`).
-
-    audio `(B, C)`, maps `(B, T, C, h, w)`.
+def audio_guided_attention(audio: torch.Tensor, maps: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """w_i = softmax_i(scale * f_a^T f_v^i) over each frame's cells; returns (f_v^att `(B, T, C)`,
+    w `(B, T, h, w)`). audio `(B, C)`, maps `(B, T, C, h, w)`. The paper's scale is 1; with ReLU
+    features the raw dot products are large and the softmax starts out nearly one-hot, passing
+    little gradient to other cells, so a trained model may use 1/sqrt(C) as attention layers do.
     """
     cells = maps.flatten(3)  # (B, T, C, h*w)
-    weights = torch.softmax(torch.einsum("bc,btcn->btn", audio, cells), dim=-1)
+    weights = torch.softmax(scale * torch.einsum("bc,btcn->btn", audio, cells), dim=-1)
     attended = torch.einsum("btn,btcn->btc", weights, cells)
     return attended, weights.unflatten(2, maps.shape[3:])
 
@@ -108,9 +111,9 @@ class AVNet(nn.Module):
         frame_features, maps = encode_frames(self.visual_net, frames)
         attention = None
         if self.config.attention:
-            frame_features, attention = audio_guided_attention(audio, maps)
+            frame_features, attention = audio_guided_attention(audio, maps, self.config.attention_scale)
         visual = frame_features.mean(dim=1)
-        fused, logits = self.head(audio, visual)
+        fused, logits = self.head(self._fusion_audio(audio), visual)
         return AVOutput(
             logits=logits,
             fused=fused,
@@ -121,6 +124,15 @@ class AVNet(nn.Module):
             attention=attention,
         )
 
+
+    def _fusion_audio(self, audio: torch.Tensor) -> torch.Tensor:
+        """In training, hide f_a from the fusion for a random `audio_dropout` share of clips, so
+        the classifier must also work from the visual feature: for the attention model, from the
+        region the audio attended to (the fusion dropout of the ICLR 2025 paper's curriculum)."""
+        if not self.training or self.config.audio_dropout <= 0:
+            return audio
+        keep = torch.rand(len(audio), 1, device=audio.device) >= self.config.audio_dropout
+        return audio * keep.to(audio.dtype)
 
     def head(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Fusion + classifier on features `(B, d)` each -> (fused `(B, D)`, logits `(B, K)`);
@@ -181,9 +193,9 @@ def build_model(config: ModelConfig) -> nn.Module:
     return NETWORKS[config.kind](config)
 
 
-def architecture_config(name: str, num_classes: int, width: float = 1.0) -> ModelConfig:
-    """The `ModelConfig` of a named variant (one of `ARCHITECTURES`)."""
+def architecture_config(name: str, num_classes: int, width: float = 1.0, **options) -> ModelConfig:
+    """The `ModelConfig` of a named variant (one of `ARCHITECTURES`), with optional extra settings."""
     try:
-        return ModelConfig(num_classes=num_classes, width=width, **ARCHITECTURES[name])
+        return ModelConfig(num_classes=num_classes, width=width, **{**ARCHITECTURES[name], **options})
     except KeyError:
         raise ValueError(f"unknown architecture {name!r}; choose one of {list(ARCHITECTURES)}") from None
