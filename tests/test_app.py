@@ -135,14 +135,14 @@ def test_served_app_through_gradio_client(served, tmp_path):
 
     client = Client(served.local_url, verbose=False)
     arguments = [None, None, "av-concat", "none", "pgd", "both", 0.01, 4, 3, "none", 0, False]
-    result = client.predict({"video": handle_file(EXAMPLE)}, *arguments, api_name="/run")
+    result = client.predict(handle_file(EXAMPLE), *arguments, api_name="/run")
     assert len(result) == 15 and "true: **cello**" in result[0]
     upload = write_video(tmp_path / "upload.webm", video_codec="libvpx-vp9", audio_codec="libopus", sample_rate=48000)
-    assert "under attack" in client.predict({"video": handle_file(str(upload))}, *arguments, api_name="/run")[0]
+    assert "under attack" in client.predict(handle_file(str(upload)), *arguments, api_name="/run")[0]
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 100)
     with pytest.raises(Exception, match="could not be read"):
-        client.predict({"video": handle_file(str(bad))}, *arguments, api_name="/run")
+        client.predict(handle_file(str(bad)), *arguments, api_name="/run")
 
 
 @pytest.mark.integration
