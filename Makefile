@@ -15,10 +15,10 @@ bench: $(VENV)/.runtime
 	$(BIN)/python benchmarks/attack_speed.py
 
 zoo: $(VENV)/.runtime
-	$(BIN)/python -m avdemo.build_zoo
+	$(BIN)/python -m avdemo.training.build_zoo
 
 evaluate: $(VENV)/.runtime
-	$(BIN)/python -m avdemo.evaluate && $(BIN)/python -m avdemo.findings
+	$(BIN)/python -m avdemo.evaluation && $(BIN)/python -m avdemo.evaluation.findings
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,6 +1,6 @@
 """avdemo's entry point (also the Hugging Face Space's `app_file`): build the UI and serve it."""
 
-from avdemo.ui import build_app, launch
+from avdemo.lab.ui import build_app, launch
 
 demo = build_app()
 

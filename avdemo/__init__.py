@@ -1,7 +1,7 @@
 """avdemo: an interactive lab for the adversarial robustness of audio-visual models.
 
 Data flows one way: file -> decoded clip (`avdemo.media`) -> model inputs -> attack
-(`avdemo.attacks`) -> model outputs (`avdemo.models`) -> views (`avdemo.ui`).
+(`avdemo.attacks`) -> model outputs (`avdemo.models`) -> views (`avdemo.lab.ui`).
 
 Conventions shared by every module:
 - waveform: `(B, L)` float in [-1, 1] at 11025 Hz, L = 65535 (about 5.94 s) by default;

@@ -5,10 +5,14 @@ card: config, classes, data, training time and hardware, accuracies, and the SHA
 tensor list of its weights. Loading refuses anything that is not safetensors, weights whose
 digest or tensors differ from the card, and cards whose config does not build the weights'
 network. A card may name an ExFMem memory (`exfmem`): the model then loads wrapped in it.
+
+This is the model registry: every table, menu and builder asks it which models exist and
+what role each plays (`ROLES`), instead of listing names by hand.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -19,9 +23,13 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .models import ModelConfig, build_model
+from .paths import CHECKPOINTS
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 CARD_FORMAT = 1
+ROLES = ("unimodal", "fusion", "localization", "defense")
+"""unimodal: the paper's ✓A / ✓V baselines; fusion: the AV variants Table 2 compares;
+localization: the audio-guided attention model; defense: entries of `avdemo.defenses`."""
+EXFMEM_OPTIONS = ("lam", "mix", "tol", "max_iter", "solver", "rtol")
 
 
 class ZooError(Exception):
@@ -100,10 +108,16 @@ def read_card(name: str, root: Path = CHECKPOINTS) -> ModelCard:
     path = Path(root) / f"{name}.json"
     if not path.is_file():
         raise ZooError(f"no model named {name!r} in {root} (available: {', '.join(list_models(root)) or 'none'})")
-    data = json.loads(path.read_text())
+    data = _card_json(path, path.stat().st_mtime_ns)
     if data.get("format") != CARD_FORMAT or data.get("name") != name:
         raise ZooError(f"{path.name} is not a format-{CARD_FORMAT} card for {name!r}")
     return ModelCard(name, path, data)
+
+
+@functools.lru_cache(maxsize=64)
+def _card_json(path: Path, mtime_ns: int) -> dict:
+    """A card's JSON, parsed once per version of the file (cards are read on every run)."""
+    return json.loads(path.read_text())
 
 
 def list_models(root: Path = CHECKPOINTS) -> list[str]:
@@ -119,9 +133,28 @@ def list_models(root: Path = CHECKPOINTS) -> list[str]:
     return names
 
 
+def models_with_role(*roles: str, root: Path = CHECKPOINTS) -> list[str]:
+    """The shipped models playing any of `roles`, sorted by name."""
+    unknown = set(roles) - set(ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {sorted(unknown)}; choose from {ROLES}")
+    return [name for name in list_models(root) if describe(name, root).get("role") in roles]
+
+
 def describe(name: str, root: Path = CHECKPOINTS) -> dict:
     """The card of a model, as a dict."""
     return read_card(name, root).data
+
+
+def entry_digest(name: str, root: Path = CHECKPOINTS) -> str:
+    """What a zoo entry computes with: its weights' SHA-256, and for an inference-time wrapper
+    also its memory's SHA-256 and solver options (entries sharing weights differ there)."""
+    card = describe(name, root)
+    memory = card.get("exfmem")
+    if not memory:
+        return card["weights"]["sha256"]
+    options = json.dumps({k: memory[k] for k in ("sha256", *EXFMEM_OPTIONS) if k in memory}, sort_keys=True)
+    return hashlib.sha256((card["weights"]["sha256"] + options).encode()).hexdigest()
 
 
 def load_model(name: str, device: torch.device | str = "cpu", root: Path = CHECKPOINTS) -> nn.Module:
@@ -140,7 +173,7 @@ def load_model(name: str, device: torch.device | str = "cpu", root: Path = CHECK
         from .defenses import ExFMem
 
         stored = load_tensors(Path(root) / memory["file"], memory)
-        options = {key: memory[key] for key in ("lam", "mix", "tol", "max_iter") if key in memory}
+        options = {key: memory[key] for key in EXFMEM_OPTIONS if key in memory}
         model = ExFMem(model, stored["audio"].float(), stored["visual"].float(), **options)
     return model.to(device).eval()
 

@@ -48,14 +48,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--model", default="av-attention")
-    parser.add_argument("--defense", default="none")
+    parser.add_argument("--defense", default="none", help="a defense key (avdemo.defenses), or none; a defended "
+                        "model is attacked with every objective its defense lists, as the app does")
     parser.add_argument("--attack", default="pgd")
     args = parser.parse_args()
 
-    from avdemo import views
-    from avdemo.analysis import run
+    from avdemo.lab import views
+    from avdemo.lab.analysis import run
+    from avdemo.lab.ui import attack_settings, example_paths, load_input
     from avdemo.media import write_mp4
-    from avdemo.ui import example_paths, load_input
 
     print(f"start-up to a usable page: {startup_seconds():.1f} s (target <= 15 s)")
     example = str(example_paths()[3])
@@ -65,7 +66,8 @@ def main() -> None:
         clock = time.perf_counter()
         clip, truth = load_input(example)
         timings["decode"] = time.perf_counter() - clock
-        analysis = run(clip, args.model, args.defense, args.attack, "both", 0.006, 2 / 255, 10, truth=truth)
+        settings = attack_settings("both", 0.006, 2, 10, 0, False)
+        analysis = run(clip, args.model, args.defense, args.attack, settings, truth=truth)
         timings.update(analysis.seconds)
         clock = time.perf_counter()
         figures = [views.top_k_figure(analysis), views.sound_figure(analysis), views.trace_figure(analysis),
@@ -79,7 +81,7 @@ def main() -> None:
         timings["views"] = time.perf_counter() - clock
         clock = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            write_mp4(Path(folder) / "adversarial.mp4", analysis.result.frames[0], analysis.result.waveform[0])
+            write_mp4(Path(folder) / "adversarial.mp4", analysis.adversarial_frames, analysis.adversarial_waveform)
         timings["mp4"] = time.perf_counter() - clock
         if index == 0:
             print(f"first (cold) run: {sum(timings.values()):.2f} s")

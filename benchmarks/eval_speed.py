@@ -1,5 +1,6 @@
-"""Evaluation throughput: clips per second through the full robustness tables, and what one
-attack step costs against a bare forward + backward of the same model and batch, in one run.
+"""Evaluation throughput: attack steps per second (one forward and backward of one clip)
+through the full robustness tables, from an empty results store, and what one attack step
+costs against a bare forward + backward of the same model and batch, in one run.
 
     python benchmarks/eval_speed.py [--per-class 1] [--device cuda]
 """
@@ -18,7 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attack_speed import measure  # noqa: E402
 
-from avdemo.evaluate import BATCH, cached_splits, evaluate  # noqa: E402
+from avdemo.evaluation.__main__ import cached_splits, synth_data_version  # noqa: E402
+from avdemo.evaluation.engine import Engine  # noqa: E402
+from avdemo.evaluation.store import ResultsStore  # noqa: E402
+from avdemo.evaluation.tables import evaluate  # noqa: E402
+
+BATCH = 45
 
 
 def main() -> None:
@@ -27,11 +33,13 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     started = time.perf_counter()
-    report = evaluate(cached_splits(args.per_class, ("test",)), args.device, log=lambda *_: None, per_class=args.per_class)
+    engine = Engine(cached_splits(args.per_class, ("test",)), ResultsStore(), synth_data_version(), args.device, BATCH,
+                    log=lambda *_: None)
+    report = evaluate(engine, per_class=args.per_class, log=lambda *_: None)
     seconds = time.perf_counter() - started
     stamp = report["stamp"]
     print(f"full tables on {stamp['splits']} with {args.device}: {seconds:.0f} s, "
-          f"{stamp['clips_per_second']} clips/s (each clean or attacked pass over a clip counts once)")
+          f"{stamp['attack_steps_per_second']} attack steps/s (one forward and backward of one clip)")
     row = measure(0.25, BATCH, 10, 3, torch.device(args.device))
     print(f"PGD-10 at width 1/4, batch {BATCH}: {row['attack_s']:.2f} s = {row['ratio']:.3f} x 11 forward+backward "
           f"({row['fwd_bwd_s'] * 1000:.0f} ms each)")

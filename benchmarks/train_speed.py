@@ -20,7 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avdemo import FRAME_SIZE, NUM_SAMPLES  # noqa: E402
-from avdemo.train import TrainConfig, TrainingObjective, defense_term  # noqa: E402
+from avdemo.training.train import TrainConfig, TrainingObjective, defense_term  # noqa: E402
 from avdemo.models import architecture_config, build_model  # noqa: E402
 from avdemo.zoo import CHECKPOINTS  # noqa: E402
 

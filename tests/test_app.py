@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from avdemo import NUM_SAMPLES, SAMPLE_RATE
-from avdemo.ui import (
+from avdemo.lab.ui import (
     build_app,
     choose_example,
     example_paths,
@@ -42,8 +42,9 @@ def _run(video, **changes):
 def test_run_on_an_example_renders_every_view():
     (summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio, adversarial_audio,
      perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, video, inputs_seen) = _run(EXAMPLE)
-    assert "true: **cello**" in summary and "Pointing game" in summary and "SNR" in summary
-    assert len(top_k.data) == 2 and top_k.layout.height == 300
+    assert "true: **cello**" in summary and "Pointing game" in summary
+    assert "L∞ 4.00/255" in summary and "L∞ 0.0100" in summary  # the budgets the sliders asked for
+    assert len(top_k.data) == 2 and set(top_k.data[0].y) == set(top_k.data[1].y) and "cello ✔ (true)" in top_k.data[0].y
     assert len(clean_maps) == len(attacked_maps) == 1
     image, caption = clean_maps[0]
     assert image.shape == (224, 224, 3) and image.dtype == np.uint8 and "peak" in caption
@@ -52,8 +53,37 @@ def test_run_on_an_example_renders_every_view():
         assert rate == SAMPLE_RATE and samples.dtype == np.int16 and samples.shape == (NUM_SAMPLES,)
     assert 0 < np.abs(adversarial_audio[1].astype(int) - clean_audio[1]).max() <= round(0.01 * 32767) + 1
     assert "dB" in gain_note
-    assert sound_plot.layout.height == 560 and len(trace_plot.data) == 3
+    assert [len(trace.y) for trace in trace_plot.data] == [6, 6, 6]  # 5 steps + the clean input
+    assert len(sound_plot.data) == 5  # three waveforms, two spectrograms
     assert len(tsne_plot.data) >= 4 and Path(video).suffix == ".mp4" and len(inputs_seen) == 1
+
+
+def test_the_views_receive_numpy_only():
+    import dataclasses
+
+    import torch
+
+    from avdemo.lab.analysis import run
+    from avdemo.lab.ui import attack_settings
+
+    clip, truth = load_input(EXAMPLE)
+    analysis = run(clip, "av-attention", "minsim", "pgd", attack_settings("both", 0.01, 4, 2, 0, False), truth=truth)
+
+    def torch_inside(value, path):
+        if isinstance(value, torch.Tensor):
+            return [path]
+        if dataclasses.is_dataclass(value):
+            return [p for f in dataclasses.fields(value) for p in torch_inside(getattr(value, f.name), f"{path}.{f.name}")]
+        if isinstance(value, dict):
+            return [p for k, v in value.items() for p in torch_inside(v, f"{path}[{k!r}]")]
+        if isinstance(value, (list, tuple)):
+            return [p for i, v in enumerate(value) for p in torch_inside(v, f"{path}[{i}]")]
+        return []
+
+    assert torch_inside(analysis, "analysis") == []
+    assert analysis.adversarial_frames.shape == (len(clip.frames), 224, 224, 3)  # batch removed, channels last
+    assert analysis.clean_probabilities.shape == (len(analysis.classes),)
+    assert analysis.clean_probabilities.sum() == pytest.approx(1, abs=1e-5)
 
 
 def test_audio_only_attack_moves_the_map_but_not_the_pixels():
@@ -64,18 +94,30 @@ def test_audio_only_attack_moves_the_map_but_not_the_pixels():
     assert not np.array_equal(clean_maps[0][0], attacked_maps[0][0])
 
 
-def test_defenses_unimodal_models_targets_and_the_paper_preset():
-    for defense in ("MinSim", "ExFMem"):
-        summary = _run(EXAMPLE, model="av-sum", defense=defense, steps=2)[0]
-        assert "concat base model" in summary
+def test_defenses_run_every_objective_and_say_which_won():
+    summary = _run(EXAMPLE, model="av-sum", defense="minsim", steps=2)[0]
+    assert "built on av-concat" in summary and "**av-minsim**" in summary
+    tried = summary.split("Tried: ")[1]
+    assert [part.split(" →")[0] for part in tried.split("; ")] == ["ce", "ce+term", "transfer:av-concat"]
+    winner = summary.split("was **")[1].split("**")[0]
+    assert winner in ("ce", "ce+term", "transfer:av-concat")
+    summary = _run(EXAMPLE, model="av-concat", defense="exfmem", steps=2)[0]
+    assert "**av-concat-exfmem**" in summary and "bpda →" in summary
+    undefended = _run(EXAMPLE, model="av-concat", steps=2)[0]
+    assert "objectives" not in undefended and "**av-concat**" in undefended
+
+
+def test_unimodal_models_targets_and_the_paper_preset():
     outputs = _run(EXAMPLE, model="audio-only", steps=2)
     assert outputs[2] == [] and outputs[12] is not None
     target_summary = _run(EXAMPLE, model="av-concat", target="dog", eps_audio=0.05, eps_visual_255=16, steps=20)[0]
     assert "under attack **dog**" in target_summary
     eps_audio, eps_visual, steps, paper, note = paper_preset_values("both")
     assert (eps_audio, steps, paper) == (0.006, 10, True) and eps_visual == pytest.approx(0.35, abs=0.01)
-    assert "per" in note or "std" in note
-    assert "SNR" in _run(EXAMPLE, paper=True, attack="mim")[0]
+    assert "std_c" in note
+    preset = _run(EXAMPLE, paper=True, attack="mim", eps_audio=0.05, eps_visual_255=16)[0]
+    # the preset's budgets, not the sliders': 0.006 on the waveform, 0.006 * std_c < 0.35/255 on the pixels
+    assert "L∞ 0.0060" in preset and "L∞ 0.35/255" in preset
 
 
 def test_uploads_image_with_sound_and_bad_files(tmp_path):
@@ -85,8 +127,9 @@ def test_uploads_image_with_sound_and_bad_files(tmp_path):
 
     picture = tmp_path / "picture.png"
     cv2.imwrite(str(picture), np.full((120, 160, 3), 80, np.uint8))
-    summary = run_attack(None, str(picture), None, "av-concat", "none", "fgsm", "visual", 0.0, 8, 1, "none", 0, False)[0]
-    assert "under attack" in summary
+    outputs = run_attack(None, str(picture), None, "av-concat", "none", "fgsm", "visual", 0.0, 8, 1, "none", 0, False)
+    assert "L∞ 8.00/255" in outputs[0] and "L∞ 0.0000" in outputs[0]  # FGSM moved every pixel by 8/255, no sound
+    assert outputs[4] is not None and not outputs[6][1].any()  # a perturbation image; an image alone is silent
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 5000)
     with pytest.raises(gr.Error, match="could not be read"):
@@ -111,13 +154,14 @@ def test_example_gallery_thumbnails_and_choice():
 def test_ground_truth_only_for_the_real_example(tmp_path):
     copy = tmp_path / Path(EXAMPLE).name
     shutil.copy(EXAMPLE, copy)
-    assert load_input(str(copy))[1] is not None
-    copy.write_bytes(copy.read_bytes()[:-10] + b"0123456789")  # same name, other content
-    try:
-        _, truth = load_input(str(copy))
-    except gr.Error:
-        truth = None
-    assert truth is None
+    clip, truth = load_input(str(copy))
+    assert truth is not None and truth.label == "cello" and truth.box.shape == (len(clip.frames), 4)
+    other = write_video(tmp_path / "upload.mp4")
+    renamed = tmp_path / "renamed" / Path(EXAMPLE).name  # same name as the example, another video
+    renamed.parent.mkdir()
+    shutil.copy(other, renamed)
+    clip, truth = load_input(str(renamed))  # decodes: the test below is about the truth, not the file
+    assert clip.frames.shape[0] >= 1 and truth is None
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +182,8 @@ def test_served_app_through_gradio_client(served, tmp_path):
     result = client.predict(handle_file(EXAMPLE), *arguments, api_name="/run")
     assert len(result) == 15 and "true: **cello**" in result[0]
     upload = write_video(tmp_path / "upload.webm", video_codec="libvpx-vp9", audio_codec="libopus", sample_rate=48000)
-    assert "under attack" in client.predict(handle_file(str(upload)), *arguments, api_name="/run")[0]
+    summary = client.predict(handle_file(str(upload)), *arguments, api_name="/run")[0]
+    assert "under attack" in summary and "L∞ 4.00/255" in summary and "true:" not in summary  # attacked, no ground truth
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 100)
     with pytest.raises(Exception, match="could not be read"):

@@ -8,10 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from avdemo.attacks.fgsm import FGSM
 from avdemo.attacks import (
-    FGSM,
     PAPER_EPS_BOTH,
     PAPER_EPS_SINGLE,
+    AttackSettings,
+    attack_parameters,
     available_attacks,
     create_attack,
     paper_preset,
@@ -51,9 +53,9 @@ def _check_invariants(result, waveform, frames, eps_audio, eps_visual):
     torch.testing.assert_close(result.delta_frames, result.frames - frames, rtol=0, atol=0)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    name=st.sampled_from(["fgsm", "ifgsm", "pgd", "mim"]),
+    name=st.sampled_from(available_attacks()),
     modality=st.sampled_from(sorted(MODALITY_BUDGETS)),
     eps=st.floats(1e-4, 0.3),
     step_ratio=st.floats(0.05, 2.0),
@@ -64,39 +66,43 @@ def _check_invariants(result, waveform, frames, eps_audio, eps_visual):
 def test_every_attack_stays_in_its_ball_and_range_and_spares_the_other_modality(
     untrained, name, modality, eps, step_ratio, steps, extreme, seed
 ):
+    """Every registered attack, whatever settings it reads (one settings object serves all)."""
     waveform, frames, labels = toy_batch(3, seed=seed, frames_per_clip=2)
     if extreme:  # inputs at the edges of the valid range, where clamping matters
         waveform, frames = waveform.sign(), (frames > 0.5).float()
     budgets = MODALITY_BUDGETS[modality](eps)
-    kwargs = dict(budgets)
-    if name != "fgsm":
-        kwargs.update(steps=steps)
-        kwargs.update({k.replace("eps", "step"): v * step_ratio for k, v in budgets.items()})
-    if name == "pgd":
-        kwargs.update(random_start=True, seed=seed)
-    result = create_attack(name, untrained, **kwargs)(waveform, frames, labels)
+    settings = AttackSettings(**budgets, steps=steps, random_start=True, seed=seed,
+                              **{k.replace("eps", "step"): v * step_ratio for k, v in budgets.items()})
+    result = create_attack(name, untrained, settings)(waveform, frames, labels)
     _check_invariants(result, waveform, frames, budgets.get("eps_audio", 0.0), budgets.get("eps_visual", 0.0))
 
 
-@pytest.mark.parametrize("name", ["fgsm", "ifgsm", "pgd", "mim"])
+@pytest.mark.parametrize("name", available_attacks())
 def test_paper_preset_keeps_per_channel_pixel_budgets(untrained, name):
     waveform, frames, labels = toy_batch(4, seed=3)
-    preset = paper_preset(name, "visual")
-    result = create_attack(name, untrained, **preset)(waveform, frames, labels)
-    _check_invariants(result, waveform, frames, 0.0, preset["eps_visual"])
+    preset = paper_preset("visual")
+    result = create_attack(name, untrained, preset)(waveform, frames, labels)
+    _check_invariants(result, waveform, frames, 0.0, preset.eps_visual)
+    assert (result.frames != frames).any()  # the preset really attacked the frames
 
 
 def test_paper_preset_is_the_reference_threat_model():
-    both = paper_preset("mim", "both")
-    assert both["eps_audio"] == PAPER_EPS_BOTH == 0.006
-    assert both["eps_visual"] == pytest.approx([0.006 * s for s in IMAGENET_STD])
-    assert both["step_audio"] == pytest.approx(0.006 / 8) and both["steps"] == 10 and both["decay"] == 1.0
-    single = paper_preset("pgd", "audio")
-    assert single["eps_audio"] == PAPER_EPS_SINGLE and single["eps_visual"] == 0.0
-    assert single["random_start"] is False
-    assert set(paper_preset("fgsm", "visual")) == {"eps_audio", "eps_visual"}
+    both = paper_preset("both")
+    assert both.eps_audio == PAPER_EPS_BOTH == 0.006
+    assert both.eps_visual == pytest.approx([0.006 * s for s in IMAGENET_STD])
+    assert both.step_audio is None and both.steps == 10 and both.decay == 1.0  # steps default to eps / 8
+    single = paper_preset("audio")
+    assert single.eps_audio == PAPER_EPS_SINGLE and single.eps_visual == 0.0
+    assert single.random_start is False
     # ~0.35/255 in pixel units: far below one grey level.
-    assert max(both["eps_visual"]) * 255 == pytest.approx(0.35, abs=0.01)
+    assert max(both.eps_visual) * 255 == pytest.approx(0.35, abs=0.01)
+
+
+@pytest.mark.parametrize("name", [n for n in available_attacks() if "steps" in attack_parameters(n)])
+def test_iterative_attacks_default_to_steps_of_an_eighth_of_eps(untrained, name):
+    attack = create_attack(name, untrained, paper_preset("both"))
+    assert float(attack.step_size["audio"]) == pytest.approx(0.006 / 8)
+    assert attack.steps == 10
 
 
 class _FramesOnly(nn.Module):
@@ -151,9 +157,12 @@ def test_single_modality_pgd_hurts_less_than_both(trained):
     results = {
         modality: accuracy(trained, r.waveform, r.frames, labels)
         for modality, kwargs in MODALITY_BUDGETS.items()
-        for r in [create_attack("pgd", trained, **kwargs(0.02), steps=10)(waveform, frames, labels)]
+        for r in [create_attack("pgd", trained, **kwargs(0.01), steps=10)(waveform, frames, labels)]
     }
-    assert results["both"] <= min(results["audio"], results["visual"])
+    # At this budget one modality alone leaves the model mostly right, both together do not:
+    # the comparison is between numbers that can differ, not between zeros.
+    assert min(results["audio"], results["visual"]) >= 0.5
+    assert results["both"] < min(results["audio"], results["visual"]) - 0.2
 
 
 def test_targeted_mode_reaches_the_target(trained):
@@ -225,13 +234,14 @@ def test_random_start_is_reproducible_with_a_seed(untrained):
 
 
 def test_registry_and_bad_arguments_give_clear_errors(untrained):
-    assert available_attacks() == ["fgsm", "ifgsm", "pgd", "mim"]
+    assert available_attacks()[:4] == ["fgsm", "ifgsm", "pgd", "mim"] and "nifgsm" in available_attacks()
     with pytest.raises(ValueError, match="unknown attack"):
         create_attack("cw", untrained)
     with pytest.raises(TypeError, match="does not take"):
         create_attack("fgsm", untrained, steps=10)
     with pytest.raises(TypeError):
         FGSM(untrained, random_start=True)
+    assert "steps" not in attack_parameters("fgsm") and "decay" in attack_parameters("mim")
     with pytest.raises(ValueError, match="between 0 and 1"):
         create_attack("pgd", untrained, eps_visual=8)
     with pytest.raises(ValueError, match="between 0 and 1"):

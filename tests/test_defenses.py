@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from avdemo.attacks import create_attack
-from avdemo.defenses import ExFMem, FeatureMemory, MaxSim, MinSim, PrototypeConformity, collect_memory, ista
+from avdemo.defenses import ExFMem, FeatureMemory, MaxSim, MinSim, PrototypeConformity, collect_memory
+from avdemo.defenses.exfmem import ista
 from avdemo.models import AVOutput
 
 from toy_task import toy_batch, train_toy_model

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from avdemo.localization import box_mask, ciou, ciou_auc, distractor_hits, localization_maps, pointing_game, upsample
-from avdemo.metrics import average_attacked, db_x, linf_255, psnr, relative_improvement, snr_db, ssim
+from avdemo.measures.localization import box_mask, ciou, ciou_auc, distractor_hits, localization_maps, pointing_game, upsample
+from avdemo.measures.perceptibility import average_attacked, db_x, linf_255, psnr, relative_improvement, snr_db, ssim
 from avdemo.models import AVOutput
 
 
@@ -65,11 +65,17 @@ def test_ciou_and_auc_by_hand():
     assert ciou(heat, gt, threshold=0.75)[0] == pytest.approx(0.5)
     # Median threshold (0): predicted = the 24 non-zero pixels.
     assert ciou(heat, gt)[0] == pytest.approx(0.25)
-    # Success rates 1 (t <= 0.25), 0.5 (0.25 < t <= 0.5), 0 after: area = 0.25 + 0.025 + 0.25 * 0.5 ...
-    cious = np.array([0.25, 0.5])
-    success = np.array([(cious >= t).mean() for t in np.linspace(0, 1, 21)])
-    assert ciou_auc(cious) == pytest.approx(np.trapezoid(success, np.linspace(0, 1, 21)))
-    assert ciou_auc(np.ones(5)) == pytest.approx(1.0) and ciou_auc(np.zeros(5)) == pytest.approx(0.0, abs=0.03)
+    # AUC over t = 0, 0.05, ..., 1 of the success rate (share of cIoU >= t) for cIoUs 0.12, 0.33, 0.5, 0.92:
+    #   t = 0, 0.05, 0.10       -> 4/4 = 1     (3 thresholds)
+    #   t = 0.15 ... 0.30       -> 3/4         (4)
+    #   t = 0.35 ... 0.50       -> 2/4         (4; at t = 0.5 the cIoU of 0.5 still counts: >=)
+    #   t = 0.55 ... 0.90       -> 1/4         (8)
+    #   t = 0.95, 1.0           -> 0           (2)
+    # Trapezoids of width 0.05: 0.05 * (sum - (first + last) / 2) = 0.05 * (3 + 3 + 2 + 2 + 0 - 0.5) = 0.475.
+    assert ciou_auc(np.array([0.12, 0.33, 0.5, 0.92])) == pytest.approx(0.475, abs=1e-12)
+    # All ones: 0.05 * (21 - 1) = 1. All zeros: only t = 0 succeeds: 0.05 * (1 - 0.5) = 0.025.
+    assert ciou_auc(np.ones(5)) == pytest.approx(1.0, abs=1e-12)
+    assert ciou_auc(np.zeros(5)) == pytest.approx(0.025, abs=1e-12)
 
 
 def test_maps_follow_the_attention_or_the_audio_visual_similarity():

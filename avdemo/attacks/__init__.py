@@ -1,36 +1,44 @@
 """L-inf attacks on audio, visual or both inputs, with separate budgets, built by name.
 
-    attack = create_attack("pgd", model, eps_audio=0.01, eps_visual=4 / 255, steps=10)
+    settings = AttackSettings(eps_audio=0.01, eps_visual=4 / 255, steps=10)
+    attack = create_attack("pgd", model, settings)
     result = attack(waveform, frames, labels)   # waveform (B, L), frames (B, T, 3, H, W)
+
+Every module of this package that defines an attack registers it (`@register_attack`); they
+are all imported here, so adding an attack is adding its file.
 """
 
-# Importing each attack registers it; this order (weakest to strongest) is the order menus show.
-from . import fgsm, ifgsm, pgd, mim  # noqa: F401, I001
+import importlib
+import pkgutil
+
 from .base import MODALITIES, VALID_RANGE, Attack, AttackResult, AttackTrace, logits_of
-from .fgsm import FGSM
-from .ifgsm import IFGSM
-from .mim import MIM
-from .pgd import PGD
-from .presets import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, paper_preset
+from .budgets import BUDGETS, MODALITY_CHOICES, PAPER_EPS_BOTH, PAPER_EPS_SINGLE, budget_settings, named_budget, paper_preset
 from .registry import ATTACKS, attack_parameters, available_attacks, create_attack, register_attack
+from .settings import AttackSettings
+
+_MACHINERY = {"base", "budgets", "registry", "settings"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _MACHINERY:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
     "ATTACKS",
     "Attack",
     "AttackResult",
+    "AttackSettings",
     "AttackTrace",
-    "FGSM",
-    "IFGSM",
-    "MIM",
+    "BUDGETS",
     "MODALITIES",
+    "MODALITY_CHOICES",
     "PAPER_EPS_BOTH",
     "PAPER_EPS_SINGLE",
-    "PGD",
     "VALID_RANGE",
     "attack_parameters",
     "available_attacks",
+    "budget_settings",
     "create_attack",
     "logits_of",
+    "named_budget",
     "paper_preset",
     "register_attack",
 ]

@@ -10,12 +10,12 @@ Budgets are in input units: eps_audio in waveform amplitude, eps_visual in pixel
 (8/255 ~ 0.031); eps_visual may also be one value per RGB channel, which is how the paper's
 budgets, defined in ImageNet-normalised units, map to pixel space (see `presets`).
 
-Subclasses change only how a gradient becomes a step (`direction`) and their defaults.
+Every attack reads its options from one `AttackSettings` object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,8 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import AVOutput
+from .settings import AttackSettings, Budget
 
-Budget = float | Sequence[float]
 ExtraLoss = Callable[[AVOutput, torch.Tensor], torch.Tensor]
 
 MODALITIES = ("audio", "visual")
@@ -35,7 +35,8 @@ UNITS = {"audio": "waveform amplitude", "visual": "pixel units, 1/255 = 0.0039"}
 
 @dataclass
 class AttackTrace:
-    """Per-step record for the UI: row 0 is the clean input, row k the input after k steps.
+    """Per-step record for the UI: row k is where step k + 1's gradient was taken (row 0 the
+    clean input, or the random start), the last row the final adversarial input.
 
     Each field is `(steps + 1, B)`: the attacker's objective, the predicted class, its
     softmax probability, and the probability of the label (true class or target).
@@ -85,25 +86,24 @@ class Attack:
     `(B, T, 3, H, W)` in [0, 1] and labels `(B,)` (target classes in targeted mode). The
     optional `extra_loss(output, labels) -> (B,)` is added to the objective, so a defense's
     own training term can be attacked adaptively.
+
+    Subclasses change where the gradient is taken (`gradients`), how it becomes a step
+    (`direction`), where the search starts (`start`), and list the settings they read (`uses`).
     """
 
     name: ClassVar[str]
+    rank: ClassVar[int] = 0  # menus list attacks by rank, roughly weakest first
+    uses: ClassVar[tuple[str, ...]] = ("eps_audio", "eps_visual", "targeted")
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        eps_audio: Budget = 0.0,
-        eps_visual: Budget = 0.0,
-        targeted: bool = False,
-        extra_loss: ExtraLoss | None = None,
-    ):
+    def __init__(self, model: nn.Module, settings: AttackSettings | None = None, extra_loss: ExtraLoss | None = None):
+        settings = settings or AttackSettings()
         self.model = model
-        self.targeted = targeted
+        self.settings = settings
+        self.targeted = settings.targeted
         self.extra_loss = extra_loss
         self.eps = {
-            "audio": budget_tensor(eps_audio, "audio", "eps_audio"),
-            "visual": budget_tensor(eps_visual, "visual", "eps_visual"),
+            "audio": budget_tensor(settings.eps_audio, "audio", "eps_audio"),
+            "visual": budget_tensor(settings.eps_visual, "visual", "eps_visual"),
         }
         self.steps = 1
         self.step_size = dict(self.eps)
@@ -133,6 +133,23 @@ class Attack:
             loss = loss + self.extra_loss(output, labels)
         return loss
 
+    def gradients(self, point: dict[str, torch.Tensor], labels: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The objective `(B,)`, the logits `(B, K)` and the objective's gradient for each
+        attacked modality (same shapes as the inputs), all at `point` ({"audio", "visual"}).
+        A modality the loss does not depend on gets a zero gradient."""
+        attacked = self.attacked
+        inputs = {m: t.detach().requires_grad_(m in attacked) for m, t in point.items()}
+        output = self.model(inputs["audio"], inputs["visual"])
+        loss = self.objective(output, labels)
+        wanted = [inputs[m] for m in attacked]
+        if wanted and loss.requires_grad:
+            grads = torch.autograd.grad(loss.sum(), wanted, allow_unused=True)
+        else:  # nothing attacked, or the loss depends on no attacked input
+            grads = [None] * len(wanted)
+        return loss.detach(), logits_of(output).detach(), {
+            m: torch.zeros_like(inputs[m]) if g is None else g for m, g in zip(attacked, grads)}
+
     def project(self, adv: torch.Tensor, clean: torch.Tensor, modality: str) -> torch.Tensor:
         """Onto the eps-ball around the clean input, then onto the valid range."""
         eps = self.eps[modality].to(clean.device, clean.dtype)
@@ -155,22 +172,10 @@ class Attack:
         self.model.eval()
         try:
             for _ in range(self.steps):
-                for modality in attacked:
-                    adv[modality] = adv[modality].detach().requires_grad_(True)
-                output = self.model(adv["audio"], adv["visual"])
-                loss = self.objective(output, labels)
-                records.append((loss.detach(), logits_of(output).detach()))
-                if not attacked:
-                    continue
-                inputs = [adv[m] for m in attacked]
-                if loss.requires_grad:
-                    grads = torch.autograd.grad(loss.sum(), inputs, allow_unused=True)
-                else:  # the loss depends on no attacked input (and on no trainable weight)
-                    grads = [None] * len(inputs)
+                loss, logits, grads = self.gradients(adv, labels)
+                records.append((loss, logits))
                 with torch.no_grad():
-                    for modality, grad in zip(attacked, grads):
-                        if grad is None:  # the model ignores this modality
-                            grad = torch.zeros_like(adv[modality])
+                    for modality, grad in grads.items():
                         step = self.step_size[modality].to(grad.device, grad.dtype)
                         moved = adv[modality] + step * self.direction(modality, grad)
                         adv[modality] = self.project(moved, clean[modality], modality)

@@ -11,3 +11,4 @@ class FGSM(Attack):
     """The base attack as it is: a single step of size eps per attacked modality."""
 
     name = "fgsm"
+    rank = 10

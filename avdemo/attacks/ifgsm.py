@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from .base import Attack, Budget, budget_tensor
+from .base import Attack, ExtraLoss, budget_tensor
 from .registry import register_attack
+from .settings import AttackSettings
 
 
 @register_attack
@@ -14,21 +15,13 @@ class IFGSM(Attack):
     """`steps` steps of size `step_*` (default eps / 8, the paper's choice)."""
 
     name = "ifgsm"
+    rank = 20
+    uses = (*Attack.uses, "steps", "step_audio", "step_visual")
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        step_audio: Budget | None = None,
-        step_visual: Budget | None = None,
-        steps: int = 10,
-        **budgets,
-    ):
-        super().__init__(model, **budgets)
-        if int(steps) != steps or steps < 1:
-            raise ValueError(f"steps must be a whole number of at least 1, got {steps}")
-        self.steps = int(steps)
-        given = {"audio": step_audio, "visual": step_visual}
+    def __init__(self, model: nn.Module, settings: AttackSettings | None = None, extra_loss: ExtraLoss | None = None):
+        super().__init__(model, settings, extra_loss)
+        self.steps = int(self.settings.steps)
+        given = {"audio": self.settings.step_audio, "visual": self.settings.step_visual}
         self.step_size = {
             modality: self.eps[modality] / 8 if step is None else budget_tensor(step, modality, f"step_{modality}")
             for modality, step in given.items()

@@ -1,5 +1,5 @@
-"""MIM (Dong et al., 2018): I-FGSM whose step follows the sign of an accumulated momentum of
-per-sample L1-normalised gradients, g <- mu * g + grad / mean|grad|.
+"""MIM / MI-FGSM (Dong et al., 2018): I-FGSM whose step follows the sign of an accumulated
+momentum of per-sample L1-normalised gradients, g <- mu * g + grad / mean|grad|.
 
 Unlike the paper's reference code, which projects around the *current* adversarial input
 (letting audio drift to 1.25 eps), every step here is projected around the clean input.
@@ -8,7 +8,6 @@ Unlike the paper's reference code, which projects around the *current* adversari
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .ifgsm import IFGSM
 from .registry import register_attack
@@ -17,20 +16,15 @@ from .registry import register_attack
 @register_attack
 class MIM(IFGSM):
     name = "mim"
-
-    def __init__(self, model: nn.Module, *, decay: float = 1.0, **iterative):
-        if decay < 0:
-            raise ValueError(f"momentum decay must be non-negative, got {decay}")
-        super().__init__(model, **iterative)
-        self.decay = decay
-        self.momentum: dict[str, torch.Tensor] = {}
+    rank = 40
+    uses = (*IFGSM.uses, "decay")
 
     def reset(self) -> None:
-        self.momentum = {}
+        self.momentum: dict[str, torch.Tensor] = {}
 
     def direction(self, modality: str, grad: torch.Tensor) -> torch.Tensor:
         per_sample_l1 = grad.abs().flatten(1).mean(dim=1).clamp_min(1e-12)
         normalised = grad / per_sample_l1.view(-1, *([1] * (grad.dim() - 1)))
         previous = self.momentum.get(modality)
-        self.momentum[modality] = normalised if previous is None else self.decay * previous + normalised
+        self.momentum[modality] = normalised if previous is None else self.settings.decay * previous + normalised
         return self.momentum[modality].sign()

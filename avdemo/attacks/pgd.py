@@ -7,7 +7,6 @@ random start is reproducible when `seed` is given.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from .ifgsm import IFGSM
 from .registry import register_attack
@@ -16,21 +15,17 @@ from .registry import register_attack
 @register_attack
 class PGD(IFGSM):
     name = "pgd"
-
-    def __init__(self, model: nn.Module, *, random_start: bool = False, seed: int | None = None, **iterative):
-        super().__init__(model, **iterative)
-        self.random_start = random_start
-        self.seed = seed
-        self.generator: torch.Generator | None = None
+    rank = 30
+    uses = (*IFGSM.uses, "random_start", "seed")
 
     def reset(self) -> None:
-        self.generator = None
+        self.generator: torch.Generator | None = None
 
     def start(self, clean: torch.Tensor, modality: str) -> torch.Tensor:
-        if not self.random_start:
+        if not self.settings.random_start:
             return clean
-        if self.seed is not None and self.generator is None:
-            self.generator = torch.Generator(device=clean.device).manual_seed(self.seed)
+        if self.settings.seed is not None and self.generator is None:
+            self.generator = torch.Generator(device=clean.device).manual_seed(self.settings.seed)
         eps = self.eps[modality].to(clean.device, clean.dtype)
         noise = torch.rand(clean.shape, generator=self.generator, device=clean.device, dtype=clean.dtype)
         return self.project(clean + (2 * noise - 1) * eps, clean, modality)

@@ -1,12 +1,15 @@
-"""Attacks built by name, as in spencerwooo/torchattack's `create_attack`."""
+"""Attacks built by name, as in spencerwooo/torchattack's `create_attack`.
+
+An attack registers itself with `@register_attack` in its own module; `avdemo.attacks`
+imports every module of the package, so a new attack is one new file (plus its test).
+"""
 
 from __future__ import annotations
 
-import inspect
-
 from torch import nn
 
-from .base import Attack
+from .base import Attack, ExtraLoss
+from .settings import AttackSettings
 
 ATTACKS: dict[str, type[Attack]] = {}
 
@@ -20,27 +23,26 @@ def register_attack(cls: type[Attack]) -> type[Attack]:
 
 
 def available_attacks() -> list[str]:
-    """The registered attack names, in registration order."""
-    return list(ATTACKS)
+    """The registered attack names, by rank (roughly weakest first), for menus and tests."""
+    return sorted(ATTACKS, key=lambda name: (ATTACKS[name].rank, name))
 
 
-def attack_parameters(name: str) -> list[str]:
-    """The keyword arguments an attack accepts, its own and its base classes' (for UI controls)."""
-    names: list[str] = []
-    for cls in _lookup(name).__mro__:
-        if "__init__" in vars(cls) and issubclass(cls, Attack):
-            parameters = inspect.signature(vars(cls)["__init__"]).parameters.values()
-            names += [p.name for p in parameters if p.kind is p.KEYWORD_ONLY and p.name not in names]
-    return names
+def attack_parameters(name: str) -> tuple[str, ...]:
+    """The `AttackSettings` fields an attack reads (for UI controls)."""
+    return _lookup(name).uses
 
 
-def create_attack(name: str, model: nn.Module, **kwargs) -> Attack:
-    """Build a registered attack, e.g. `create_attack("pgd", model, eps_visual=8/255, steps=10)`."""
+def create_attack(name: str, model: nn.Module, settings: AttackSettings | None = None, *,
+                  extra_loss: ExtraLoss | None = None, **fields) -> Attack:
+    """Build a registered attack from settings, e.g. `create_attack("pgd", model, settings)`,
+    or from fields, e.g. `create_attack("pgd", model, eps_visual=8/255, steps=10)`. A field
+    given by keyword that the attack does not use is an error; a settings object may carry
+    fields an attack ignores (the app's controls are shared by all attacks)."""
     cls = _lookup(name)
-    unknown = set(kwargs) - set(attack_parameters(name))
+    unknown = set(fields) - set(cls.uses)
     if unknown:
-        raise TypeError(f"{name} does not take {sorted(unknown)}; it takes {attack_parameters(name)}")
-    return cls(model, **kwargs)
+        raise TypeError(f"{name} does not take {sorted(unknown)}; it takes {list(cls.uses)}")
+    return cls(model, (settings or AttackSettings()).replace(**fields), extra_loss)
 
 
 def _lookup(name: str) -> type[Attack]:

@@ -17,10 +17,11 @@ import numpy as np
 from .. import NUM_SAMPLES, SAMPLE_RATE
 from ..media import write_mp4
 from .bank import Bank
+from .truth import write_sidecar
 from .synth import Placement, SynthConfig, material_pool, plan_clip, render_clip, with_changes
+from ..paths import EXAMPLES as EXAMPLES_DIR
 
 FPS = 8
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def write_examples(bank: Bank, out: Path = EXAMPLES_DIR, scenarios=SCENARIOS, si
             "material": scenario.material,
             "sources": clip.extra,
         }
-        (out / f"{scenario.name}.json").write_text(json.dumps(sidecar, indent=1))
+        write_sidecar(path, sidecar)
         written.append(path)
     write_attribution(bank, [json.loads(p.with_suffix(".json").read_text())["sources"] for p in written], out.parent)
     return written

@@ -1,36 +1,51 @@
 """The CVPR 2021 defenses: MinSim / MaxSim and PCL (training-time loss terms, reusable as
-adaptive attack objectives) and ExFMem (an inference-time feature memory over any AV model)."""
+adaptive attack objectives) and ExFMem (an inference-time feature memory over any AV model),
+each registered with what it is and how it is attacked (`DEFENSES`).
 
-from torch import nn
+Every module of this package that defines a defense registers it; all are imported here,
+so adding a defense is adding its file (plus its zoo config and its test).
+"""
 
-from .exfmem import ExFMem, FeatureMemory, collect_memory, ista, soft_threshold
+import importlib
+import pkgutil
+
+from .exfmem import ExFMem, FeatureMemory, collect_memory
+from .objectives import Objective, objectives_for, parse_objective
 from .pcl import PrototypeConformity
+from .registry import (
+    BASE_MODEL,
+    DEFENSES,
+    Defense,
+    available_defenses,
+    create_term,
+    defense_of_entry,
+    get_defense,
+    register_defense,
+)
 from .similarity import MaxSim, MinSim, audio_visual_cosine
 
-TERMS = ("minsim", "maxsim", "pcl")
-
-
-def create_term(kind: str, weight: float, num_classes: int, dim: int) -> nn.Module:
-    """A training-time defense term by name; PCL needs the class count and fused-feature size."""
-    if kind == "minsim":
-        return MinSim(weight)
-    if kind == "maxsim":
-        return MaxSim(weight)
-    if kind == "pcl":
-        return PrototypeConformity(num_classes, dim, weight)
-    raise ValueError(f"unknown defense {kind!r}; choose one of {TERMS}")
-
+_MACHINERY = {"registry", "objectives"}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in _MACHINERY:
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 __all__ = [
-    "TERMS",
-    "create_term",
+    "BASE_MODEL",
+    "DEFENSES",
+    "Defense",
     "ExFMem",
     "FeatureMemory",
     "MaxSim",
     "MinSim",
+    "Objective",
     "PrototypeConformity",
     "audio_visual_cosine",
+    "available_defenses",
     "collect_memory",
-    "ista",
-    "soft_threshold",
+    "create_term",
+    "defense_of_entry",
+    "get_defense",
+    "objectives_for",
+    "parse_objective",
+    "register_defense",
 ]

@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import AVOutput
+from .registry import Defense, register_defense
+from .similarity import TRAINING_TERM_OBJECTIVES
 
 
 class PrototypeConformity(nn.Module):
@@ -35,3 +37,9 @@ class PrototypeConformity(nn.Module):
         others = 1 - F.one_hot(labels, num_classes=centres.shape[0]).to(features.dtype)
         push = ((distances + separations) * others).sum(1) / others.sum(1)
         return self.weight * (own - push)
+
+
+register_defense(Defense(
+    key="pcl", name="PCL", kind="training term", entry="av-pcl", objectives=TRAINING_TERM_OBJECTIVES,
+    description="concat model trained with the prototype conformity loss (the paper's baseline defense)",
+    make_term=lambda weight, num_classes, dim: PrototypeConformity(num_classes, dim, weight)))

@@ -16,6 +16,9 @@ import torch
 from torch import nn
 
 from ..models import AVOutput
+from .registry import Defense, register_defense
+
+TRAINING_TERM_OBJECTIVES = ("ce", "ce+term", "transfer:av-concat")
 
 
 def audio_visual_cosine(output: AVOutput) -> torch.Tensor:
@@ -45,3 +48,13 @@ class MaxSim(nn.Module):
 
     def forward(self, output: AVOutput, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.weight * (1 - audio_visual_cosine(output))
+
+
+register_defense(Defense(
+    key="minsim", name="MinSim", kind="training term", entry="av-minsim", objectives=TRAINING_TERM_OBJECTIVES,
+    description="concat model trained with CE + cos(f_a, f_v): the modalities pushed apart (the paper's defense)",
+    make_term=lambda weight, num_classes, dim: MinSim(weight)))
+register_defense(Defense(
+    key="maxsim", name="MaxSim", kind="training term", entry="av-maxsim", objectives=TRAINING_TERM_OBJECTIVES,
+    description="concat model trained with CE + 1 - cos(f_a, f_v): the modalities aligned",
+    make_term=lambda weight, num_classes, dim: MaxSim(weight)))

@@ -2,13 +2,12 @@
 predictions, the localization heatmaps against ground truth, the perturbation as image and
 as sound, the attack's trace and the clip's place in the model's t-SNE maps.
 
-The handlers are plain functions over `avdemo.analysis` and `avdemo.views`, testable
+The handlers are plain functions over `avdemo.lab.analysis` and `avdemo.lab.views`, testable
 without a browser; `build_app` lays them out and `launch` serves them (`app.py`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -18,18 +17,19 @@ import gradio as gr
 import numpy as np
 
 from . import views
-from .analysis import DEFENSES, ground_truth_for, run
-from .attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, available_attacks
-from .data.examples import EXAMPLES_DIR, SCENARIOS
-from .media import MediaError, clip_from_image, decode_clip, write_mp4
-from .models import IMAGENET_STD
-from .zoo import describe, list_models
+from ..attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, AttackSettings, available_attacks, paper_preset
+from ..data.examples import EXAMPLES_DIR, SCENARIOS
+from ..data.truth import read_ground_truth
+from ..defenses import BASE_MODEL
+from ..media import MediaError, clip_from_image, decode_clip, write_mp4
+from ..models import IMAGENET_STD
+from ..paths import REPORTS
+from ..zoo import describe, list_models, models_with_role
+from .analysis import NO_DEFENSE, defense_choices, run
 
 MAX_UPLOAD_MB = 100
 MAX_DURATION_S = 600
-MODELS = ("av-concat", "av-sum", "av-film", "av-gated-sum", "av-gated-concat", "av-attention", "audio-only", "visual-only")
 MODALITIES = ("both", "audio", "visual")
-REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 try:  # Hugging Face ZeroGPU: borrow a GPU for each run where the `spaces` package exists.
     import spaces
@@ -63,14 +63,18 @@ def choose_example(selection: gr.SelectData) -> tuple[str, str]:
     return str(path), f"**{path.stem}**: {lesson}"
 
 
-def _digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def model_choices() -> list[str]:
+    """The models a person picks from (defended entries come through the defense menu): the
+    base model first, then the other fusions, the localization model and the unimodal ones."""
+    models = models_with_role("fusion", "localization", "unimodal")
+    return sorted(models, key=lambda name: (name != BASE_MODEL, describe(name)["role"] == "unimodal", name))
 
 
 def shipped_example(video: str | Path) -> Path | None:
-    """The shipped example a file is (Gradio hands handlers a copy), matched by name and content."""
+    """The shipped example a file is (Gradio hands handlers a copy), matched by name and size:
+    cheap enough for every Run, and an upload would have to copy both to be mistaken for one."""
     candidate = EXAMPLES_DIR / Path(video).name
-    if candidate.is_file() and Path(video).stat().st_size == candidate.stat().st_size and _digest(Path(video)) == _digest(candidate):
+    if candidate.is_file() and Path(video).stat().st_size == candidate.stat().st_size:
         return candidate
     return None
 
@@ -85,7 +89,8 @@ def load_input(video: str | None, image: str | None = None, sound: str | None = 
             if clip.info.duration > MAX_DURATION_S:
                 raise gr.Error(f"The video lasts {clip.info.duration / 60:.0f} min; the limit is {MAX_DURATION_S // 60} min.")
             example = shipped_example(video)
-            return clip, ground_truth_for(example, clip) if example else None
+            truth = read_ground_truth(example, clip.frame_times, clip.frames.shape[1]) if example else None
+            return clip, truth
         if image:
             return clip_from_image(image, sound, max_bytes=limit), None
     except MediaError as error:
@@ -108,6 +113,18 @@ def snr_hint(video: str | None, image: str | None, sound: str | None, eps_audio:
     return f"ε_a = {eps_audio:.4f}: SNR ≥ {20 * np.log10(level / worst):.1f} dB on this clip (a full-size perturbation)."
 
 
+def attack_settings(modality: str, eps_audio: float, eps_visual_255: float, steps: int, seed: int, paper: bool) -> AttackSettings:
+    """The page's controls as one settings object: the paper preset, or the sliders' budgets on
+    the attacked modality (PGD starts at a seeded random point; other attacks ignore it)."""
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+    if paper:
+        return paper_preset(modality)
+    return AttackSettings(eps_audio=float(eps_audio) if modality in ("audio", "both") else 0.0,
+                          eps_visual=float(eps_visual_255) / 255 if modality in ("visual", "both") else 0.0,
+                          steps=int(steps), random_start=True, seed=int(seed))
+
+
 @gpu
 def run_attack(video, image, sound, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
                progress=gr.Progress()):
@@ -115,15 +132,16 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
     clip, truth = load_input(video, image, sound)
     progress(0.2, desc="attacking")
     try:
-        analysis = run(clip, model, defense, attack, modality, float(eps_audio), float(eps_visual_255) / 255, int(steps),
-                       None if target in (None, "", "none") else target, int(seed), bool(paper), truth, _device())
+        settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
+        analysis = run(clip, model, defense or NO_DEFENSE, attack, settings, None if target in (None, "", "none") else target,
+                       truth, _device())
     except ValueError as error:
         raise gr.Error(str(error)) from error
     progress(0.8, desc="rendering")
     clean_audio, adversarial_audio, perturbation_audio, gain_note = views.audio_tracks(analysis)
     perturbation, perturbation_note = views.perturbation_image(analysis)
     folder = Path(tempfile.mkdtemp(prefix="avdemo-"))
-    video_path = write_mp4(folder / "adversarial.mp4", analysis.result.frames[0], analysis.result.waveform[0])
+    video_path = write_mp4(folder / "adversarial.mp4", analysis.adversarial_frames, analysis.adversarial_waveform)
     return (
         views.summary_markdown(analysis),
         views.top_k_figure(analysis),
@@ -154,30 +172,30 @@ def paper_preset_values(modality: str) -> tuple[float, float, int, bool, str]:
 
 def model_cards_markdown() -> str:
     """A table of the zoo: what each model is and how it measured."""
-    rows = ["| model | description | val | test | held-out test | PGD (paper, ✗AV) | pointing game |",
+    rows = ["| model | description | val | test | held-out test | robust PGD-10 (paper, ✗AV, worst case) | pointing game |",
             "|---|---|---|---|---|---|---|"]
     for name in list_models():
         card = describe(name)
         metrics = card.get("metrics", {})
         cell = lambda key: f"{metrics[key]:.1%}" if key in metrics else "–"  # noqa: E731
         rows.append(f"| {name} | {card.get('description', '')} | {cell('val_accuracy')} | {cell('test_accuracy')} | "
-                    f"{cell('test_heldout_accuracy')} | {cell('pgd_paper_both_accuracy')} | {cell('pointing_game_test')} |")
+                    f"{cell('test_heldout_accuracy')} | {cell('robust_pgd_paper_both_accuracy')} | {cell('pointing_game_test')} |")
     return "\n".join(rows)
 
 
 def reports_markdown() -> str:
-    """The robustness reports written by `python -m avdemo.evaluate`, when they exist."""
+    """The robustness reports written by `python -m avdemo.evaluation.tables`, when they exist."""
     reports = sorted(REPORTS.glob("*.md")) if REPORTS.is_dir() else []
     if not reports:
-        return "No evaluation report yet: run `python -m avdemo.evaluate` to write `reports/`."
+        return "No evaluation report yet: run `python -m avdemo.evaluation.tables` to write `reports/`."
     return "\n\n".join(report.read_text() for report in reports)
 
 
 def build_app() -> gr.Blocks:
     """The page; `app.py` launches it."""
     examples = example_paths()
-    models = [m for m in MODELS if m in list_models()] or list(MODELS)
-    classes = describe(models[0])["classes"] if list_models() else []
+    models = model_choices()
+    classes = describe(models[0])["classes"] if models else []
     with gr.Blocks(title="avdemo: attacking audio-visual models") as demo:
         gr.Markdown(
             "# avdemo: how audio-visual models and their sound localization fail under attack\n"
@@ -196,7 +214,8 @@ def build_app() -> gr.Blocks:
                         image = gr.Image(label="Image", type="filepath", sources=["upload"], height=160)
                         sound = gr.Audio(label="Sound (optional)", type="filepath", sources=["upload"])
                     model = gr.Dropdown(models, value=models[0], label="Model")
-                    defense = gr.Dropdown(list(DEFENSES), value="none", label="Defense (trained on av-concat, as in the paper)")
+                    defense = gr.Dropdown(defense_choices(), value=NO_DEFENSE,
+                                          label=f"Defense (built on {BASE_MODEL}, as in the paper; attacked with every objective)")
                     attack = gr.Dropdown(available_attacks(), value="pgd", label="Attack")
                     modality = gr.Radio(list(MODALITIES), value="both", label="Attacked modality")
                     eps_audio = gr.Slider(0, 0.05, value=0.006, step=0.0005, label="ε audio (waveform amplitude)")
@@ -255,7 +274,7 @@ def warm_up() -> None:
     examples = example_paths()
     if examples and list_models():
         clip, truth = load_input(str(examples[0]))
-        run(clip, truth=truth, device=_device())
+        run(clip, truth=truth, settings=attack_settings("both", 0.006, 2, 10, 0, False), device=_device())
 
 
 def launch(demo: gr.Blocks, warm: bool = True, **kwargs) -> None:

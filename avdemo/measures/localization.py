@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import AVOutput
+from ..models import AVOutput
 
 CIOU_THRESHOLDS = np.linspace(0, 1, 21)
 

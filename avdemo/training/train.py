@@ -1,11 +1,11 @@
-"""Training: `python -m avdemo.train --config configs/zoo/<name>.toml [--resume]`.
+"""Training: `python -m avdemo.training.train --config configs/zoo/<name>.toml [--resume]`.
 
 Per-group SGD as the reference code (audio net, visual net, fusion + classifier each with its
 own learning rate), a step schedule, the reference's augmentation (gain in [0.5, 1.5) on the
 waveform, horizontal flips), mixed precision on GPU, a fixed seed, the best checkpoint by
 clean validation accuracy, resumable runs, and a progress bar with throughput.
 
-Single process by default; data-parallel under `torchrun --nproc_per_node N -m avdemo.train
+Single process by default; data-parallel under `torchrun --nproc_per_node N -m avdemo.training.train
 ...` (DDP: gloo on CPU, NCCL on GPU). A run folder (`runs/<name>/` by default) holds
 `best.safetensors`, `last.safetensors` (model, defense and optimizer state) and `state.json`.
 Nothing is pickled.
@@ -30,10 +30,10 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from .defenses import create_term
-from .models import architecture_config, build_model
+from ..defenses import create_term
+from ..models import architecture_config, build_model
+from ..paths import RUNS
 
-RUNS = Path(__file__).resolve().parents[1] / "runs"
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class TrainConfig:
     name: str
     architecture: str
     description: str = ""
+    role: str = "fusion"  # the zoo role: unimodal, fusion, localization or defense (see avdemo.zoo.ROLES)
     width: float = 0.25
     attention_scale: float = 1.0
     audio_dropout: float = 0.0
@@ -65,7 +66,7 @@ class TrainConfig:
     gamma: float = 0.1
     gain: tuple[float, float] = (0.5, 1.5)
     flip: bool = True
-    defense: str | None = None  # "minsim", "maxsim" or "pcl"
+    defense: str | None = None  # the key of a registered defense with a training term (avdemo.defenses)
     defense_weight: float = 1.0
     seed: int = 1234
     workers: int = 0
@@ -128,7 +129,7 @@ def _weights_of(reference: str) -> dict[str, torch.Tensor]:
         return load_file(str(path / "best.safetensors"))
     if path.suffix == ".safetensors":
         return load_file(str(path))
-    from .zoo import load_tensors, read_card
+    from ..zoo import load_tensors, read_card
 
     card = read_card(reference)
     return load_tensors(card.weights_path, card.data["weights"])
@@ -158,7 +159,7 @@ def build_for_training(config: TrainConfig, num_classes: int) -> nn.Module:
 
 def datasets(config: TrainConfig) -> tuple[Dataset, Dataset, list[str]]:
     """(train, val, classes). AV-Synth uses the pre-generated shards when present."""
-    from .data.shards import ShardDataset
+    from ..data.shards import ShardDataset
 
     if config.dataset == "shards":
         root = Path(config.shards or "")
@@ -166,8 +167,8 @@ def datasets(config: TrainConfig) -> tuple[Dataset, Dataset, list[str]]:
         return train, val, train.classes
     if config.dataset != "av-synth":
         raise ValueError(f"unknown dataset {config.dataset!r}; choose av-synth or shards")
-    from .data.bank import load_bank
-    from .data.synth import SynthConfig, SynthDataset, split_dir, write_synth_split
+    from ..data.bank import load_bank
+    from ..data.synth import SynthConfig, SynthDataset, split_dir, write_synth_split
 
     synth = SynthConfig(frames=config.frames, size=config.size)
     bank = load_bank()
@@ -228,10 +229,14 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torc
 
 @torch.no_grad()
 def _validate(model: nn.Module, val: Dataset, config: TrainConfig, device: torch.device) -> float:
-    from .evaluation import accuracy
-
-    loader = DataLoader(val, batch_size=config.eval_batch_size, num_workers=config.workers)
-    return accuracy(model, loader, device)
+    """Clean top-1 accuracy on the validation split (the checkpoint is picked by it)."""
+    model.eval()
+    correct = total = 0
+    for batch in DataLoader(val, batch_size=config.eval_batch_size, num_workers=config.workers):
+        logits = model(batch["waveform"].to(device), batch["frames"].to(device)).logits
+        correct += (logits.argmax(-1).cpu() == batch["label"]).sum().item()
+        total += len(batch["label"])
+    return correct / max(total, 1)
 
 
 def train(config: TrainConfig, run_dir: Path | None = None, device: str | None = None, resume: bool = False,
@@ -350,7 +355,7 @@ def _progress(loader, rank: int, description: str, max_steps: int | None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m avdemo.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m avdemo.training.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, required=True)
     parser.add_argument("--run-dir", type=Path, default=None)

@@ -1,7 +1,7 @@
 """What a person sees of an `Analysis`: figures (plotly) and images (numpy RGB uint8).
 
-Every function here is pure: an analysis in, a figure or an image out, so each view can be
-tested without a browser.
+Every function here is pure: an analysis (numpy only) in, a figure or an image out, so each
+view can be tested without a browser and never touches torch or a device.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from . import SAMPLE_RATE
+from .. import SAMPLE_RATE
 from .analysis import Analysis
 
 TOP_K = 5
@@ -23,8 +23,7 @@ MODALITY_SYMBOLS = {"audio": "circle", "visual": "triangle-up", "fused": "square
 
 def top_k_figure(analysis: Analysis) -> go.Figure:
     """Clean vs attacked probabilities of the top classes, the true label marked."""
-    clean = analysis.clean.logits[0].softmax(-1).detach().numpy()
-    attacked = analysis.attacked.logits[0].softmax(-1).detach().numpy()
+    clean, attacked = analysis.clean_probabilities, analysis.attacked_probabilities
     order = [int(i) for i in np.argsort(-(np.maximum(clean, attacked)))[:TOP_K]]
     truth = analysis.truth.label if analysis.truth else None
     names = [f"{analysis.classes[i]} ✔ (true)" if analysis.classes[i] == truth else analysis.classes[i] for i in order]
@@ -50,7 +49,7 @@ def heatmap_overlays(analysis: Analysis, attacked: bool) -> list[tuple[np.ndarra
     maps = analysis.attacked_maps if attacked else analysis.clean_maps
     if maps is None:
         return []
-    frames = analysis.result.frames[0].permute(0, 2, 3, 1).numpy() if attacked else analysis.clip.frames / 255
+    frames = analysis.adversarial_frames if attacked else analysis.clip.frames / 255
     verdicts = analysis.localization_verdicts(maps)
     overlays = []
     for index, (frame, heat) in enumerate(zip(frames, maps)):
@@ -73,7 +72,7 @@ def heatmap_overlays(analysis: Analysis, attacked: bool) -> list[tuple[np.ndarra
 
 def perturbation_image(analysis: Analysis) -> tuple[np.ndarray | None, str]:
     """The visual perturbation of the first frame, amplified to fill the range, and its scale."""
-    delta = analysis.result.delta_frames[0, 0].permute(1, 2, 0).numpy()
+    delta = analysis.delta_frames[0]
     peak = float(np.abs(delta).max())
     if peak == 0:
         return None, "The frames were not attacked."
@@ -90,8 +89,7 @@ def audio_tracks(analysis: Analysis) -> tuple[tuple[int, np.ndarray], tuple[int,
         return SAMPLE_RATE, np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
 
     clean = analysis.clip.waveform
-    adversarial = analysis.result.waveform[0].numpy()
-    delta = analysis.result.delta_waveform[0].numpy()
+    adversarial, delta = analysis.adversarial_waveform, analysis.delta_waveform
     peak = float(np.abs(delta).max())
     if peak == 0:
         return pcm(clean), pcm(adversarial), None, "The sound was not attacked."
@@ -113,8 +111,7 @@ def sound_figure(analysis: Analysis) -> go.Figure:
     """Waveforms (clean, adversarial, perturbation) over time, and spectrograms of the clean
     sound and of the perturbation on one colour scale, so their levels compare directly."""
     clean = analysis.clip.waveform
-    delta = analysis.result.delta_waveform[0].numpy()
-    adversarial = analysis.result.waveform[0].numpy()
+    delta, adversarial = analysis.delta_waveform, analysis.adversarial_waveform
     figure = make_subplots(rows=3, cols=1, vertical_spacing=0.08, row_heights=[0.34, 0.33, 0.33],
                            subplot_titles=("waveform", "spectrogram: clean sound", "spectrogram: perturbation"))
     step = max(1, len(clean) // 3000)
@@ -137,16 +134,15 @@ def sound_figure(analysis: Analysis) -> go.Figure:
 def trace_figure(analysis: Analysis) -> go.Figure:
     """The attack, step by step: its objective, and the probability of the label it fights
     (true class, clean prediction or target) and of the predicted class."""
-    trace = analysis.result.trace
+    trace = analysis.trace
     steps = np.arange(len(trace.loss))
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_scatter(x=steps, y=trace.loss[:, 0].numpy(), name="attack objective", mode="lines+markers")
-    figure.add_scatter(x=steps, y=trace.label_probability[:, 0].numpy(), name="P(label attacked)",
-                       mode="lines+markers", secondary_y=True)
-    predicted = [analysis.classes[i] for i in trace.predicted[:, 0].tolist()]
-    figure.add_scatter(x=steps, y=trace.confidence[:, 0].numpy(), name="P(predicted class)", mode="lines+markers",
+    figure.add_scatter(x=steps, y=trace.loss, name="attack objective", mode="lines+markers")
+    figure.add_scatter(x=steps, y=trace.label_probability, name="P(label attacked)", mode="lines+markers", secondary_y=True)
+    predicted = [analysis.classes[i] for i in trace.predicted.tolist()]
+    figure.add_scatter(x=steps, y=trace.confidence, name="P(predicted class)", mode="lines+markers",
                        text=predicted, hovertemplate="step %{x}: %{text} %{y:.2f}", secondary_y=True)
-    figure.update_layout(height=300, margin=PLOT_MARGIN, title="Attack trace (step 0 = clean input)",
+    figure.update_layout(height=300, margin=PLOT_MARGIN, title=f"Attack trace, objective {analysis.winner} (step 0 = clean input)",
                          legend={"orientation": "h", "y": -0.25})
     figure.update_xaxes(title_text="step")
     figure.update_yaxes(title_text="objective", secondary_y=False)
@@ -185,13 +181,18 @@ def tsne_figure(analysis: Analysis) -> go.Figure:
 
 def summary_markdown(analysis: Analysis) -> str:
     """Predictions, verdicts and perceptibility in a few lines."""
-    clean = analysis.classes[int(analysis.clean.logits.argmax())]
-    attacked = analysis.classes[int(analysis.attacked.logits.argmax())]
+    clean = analysis.classes[int(analysis.clean_probabilities.argmax())]
+    attacked = analysis.classes[int(analysis.attacked_probabilities.argmax())]
     p = analysis.perceptibility
     lines = [f"**{analysis.model_name}**: clean prediction **{clean}**, under attack **{attacked}**"
              + (f" (true: **{analysis.truth.label}**)" if analysis.truth else "")]
     for notes in analysis.notes:
         lines.append(f"- {notes}")
+    if len(analysis.objectives) > 1:
+        tried = "; ".join(f"{o.name} → {o.predicted} (P(label) {o.label_probability:.2f}, {o.seconds:.2f} s)"
+                          for o in analysis.objectives)
+        lines.append(f"- Defended model: attacked with {len(analysis.objectives)} objectives in turn; the worst for the "
+                     f"model on this clip was **{analysis.winner}**, shown here. Tried: {tried}")
     lines.append(f"- Visual perturbation: L∞ {p['linf_255']:.2f}/255, PSNR {p['psnr_db']:.1f} dB, SSIM {p['ssim']:.4f}")
     lines.append(f"- Audio perturbation: L∞ {p['audio_linf']:.4f}, SNR {p['snr_db']:.1f} dB, dB_x {p['db_x']:.1f} dB")
     if analysis.truth is not None and analysis.clean_maps is not None:

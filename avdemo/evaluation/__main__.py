@@ -1,0 +1,67 @@
+"""Robustness evaluation of the zoo: `python -m avdemo.evaluation [--per-class 4] [--out reports]`
+(then `python -m avdemo.evaluation.findings` for docs/RESULTS.md).
+
+Per-clip results go to the results store (`reports/results.jsonl.gz` by default): a stopped
+run resumes where it stopped, and a rerun recomputes only what changed (a retrained model has
+another SHA-256, so its rows are new). See `avdemo.evaluation.tables` for what is measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, Subset
+
+from ..data.shards import ShardDataset
+from ..data.synth import SynthConfig, split_dir
+from ..paths import REPORTS
+from .engine import Engine
+from .report import write_report
+from .store import ResultsStore
+from .tables import SECTIONS, evaluate
+
+STORE = REPORTS / "results.jsonl.gz"
+
+
+def synth_data_version(seed: int = 0, config: SynthConfig = SynthConfig()) -> str:
+    """The AV-Synth data version that names clips in the store: generator, bank, format, seed."""
+    folder = split_dir("test", seed, config)
+    return f"{folder.parent.parent.name}/{folder.parent.name}"
+
+
+def cached_splits(per_class: int | None, splits=("test", "test-heldout")) -> dict[str, Dataset]:
+    """The first `per_class` clips of each class of the cached AV-Synth splits (all with None):
+    AV-Synth labels cycle through the classes, so a prefix is a fixed, balanced subset."""
+    datasets = {}
+    for split in splits:
+        dataset = ShardDataset(split_dir(split, 0, SynthConfig()))
+        count = len(dataset) if per_class is None else per_class * len(dataset.classes)
+        datasets[split] = Subset(dataset, range(min(count, len(dataset))))
+    return datasets
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m avdemo.evaluation", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--per-class", type=int, default=None,
+                        help="clips per class of each split (default: 4 on CPU; all on GPU)")
+    parser.add_argument("--splits", nargs="+", default=["test", "test-heldout"])
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
+    parser.add_argument("--out", type=Path, default=REPORTS)
+    parser.add_argument("--store", type=Path, default=STORE, help="the per-clip results store")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    per_class = args.per_class if args.per_class is not None else (None if args.device.startswith("cuda") else 4)
+    store = ResultsStore(args.store)
+    engine = Engine(cached_splits(per_class, tuple(args.splits)), store, synth_data_version(), args.device)
+    report = evaluate(engine, per_class=per_class, sections=tuple(args.sections))
+    store.compact()
+    for path in write_report(report, args.out):
+        print(f"  wrote {path}")
+    print(f"  results store: {args.store} ({len(store)} rows)")
+
+
+if __name__ == "__main__":
+    main()

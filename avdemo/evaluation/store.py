@@ -1,0 +1,67 @@
+"""The per-clip results store: one row per (model and its weights' SHA-256, attack, objective,
+budget, modality, data version, split, clip), so that worst cases, paired comparisons and
+intervals are computed from rows instead of re-running attacks.
+
+A row holds the clip's label, the clean and attacked predictions, whether each is right, the
+probability of the true class under attack and, for models with a localization map, per frame
+the map's peak `[x, y]`, whether it hits the sounding object or a silent distractor, and the
+cIoU. Clean rows have attack, objective, budget and modality "none".
+
+On disk it is gzip-compressed JSON lines; each `add` appends one gzip member (gzip readers
+take concatenated members as one stream), so a long evaluation can be stopped and resumed:
+rows already present are never recomputed. A later row with the same key replaces an earlier
+one. A path of None keeps the store in memory (model cards, tests).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+KEY_FIELDS = ("model", "sha256", "attack", "objective", "budget", "modality", "data", "split", "clip")
+CLEAN = "none"
+
+
+def row_key(row: dict) -> tuple:
+    return tuple(row[field] for field in KEY_FIELDS)
+
+
+class ResultsStore:
+    def __init__(self, path: Path | None = None):
+        self.path = Path(path) if path is not None else None
+        self._rows: dict[tuple, dict] = {}
+        if self.path is not None and self.path.is_file():
+            with gzip.open(self.path, "rt", encoding="utf-8") as handle:
+                for line in handle:
+                    row = json.loads(line)
+                    self._rows[row_key(row)] = row
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, **key) -> dict | None:
+        return self._rows.get(tuple(key[field] for field in KEY_FIELDS))
+
+    def add(self, rows: Iterable[dict]) -> None:
+        rows = list(rows)
+        for row in rows:
+            missing = set(KEY_FIELDS) - set(row)
+            if missing:
+                raise ValueError(f"a results row needs {sorted(missing)}")
+            self._rows[row_key(row)] = row
+        if self.path is not None and rows:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with gzip.open(self.path, "at", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+
+    def rows(self, **match) -> list[dict]:
+        """Rows whose fields equal every given value, in insertion order."""
+        return [row for row in self._rows.values() if all(row.get(k) == v for k, v in match.items())]
+
+    def compact(self) -> None:
+        """Rewrite the file with one row per key (drops replaced rows and gzip members)."""
+        if self.path is not None:
+            with gzip.open(self.path, "wt", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in self._rows.values())

@@ -1,0 +1,253 @@
+"""One run of the lab, without any UI: a decoded clip, a zoo model (possibly defended), an
+attack; out come the clean and attacked predictions, localization maps, perceptibility, the
+attack trace and the clip's place in the model's t-SNE maps.
+
+Torch stays inside this module: what `run` hands to the views is an `Analysis` of numpy
+arrays on the CPU with the batch dimension removed. A defended model is attacked with every
+objective its defense lists (`avdemo.defenses`), one after the other; the views show the
+objective that hurt this clip most, and the analysis says which one it was and what each cost.
+
+Models, defense terms and fitted t-SNE maps are cached per process, so a second run on the
+same model only pays for the attacks themselves.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..attacks import AttackResult, AttackSettings, create_attack
+from ..data.truth import GroundTruth
+from ..defenses import BASE_MODEL, Objective, available_defenses, get_defense, objectives_for
+from ..measures.embeddings import EmbeddingMap, fit_reference_maps
+from ..measures.localization import distractor_hits, localization_maps, pointing_game, upsample
+from ..measures.perceptibility import db_x, linf_255, psnr, snr_db, ssim
+from ..media import Clip
+from ..models import AVOutput
+from ..zoo import CHECKPOINTS, describe, list_models, load_defense_term, load_model, load_tensors
+
+NO_DEFENSE = "none"
+
+
+@functools.lru_cache(maxsize=32)
+def cached_model(name: str, device: str = "cpu", straight_through: bool = False) -> torch.nn.Module:
+    model = load_model(name, device)
+    if straight_through:
+        model.straight_through = True
+    return model
+
+
+@functools.lru_cache(maxsize=16)
+def cached_term(name: str, device: str = "cpu") -> torch.nn.Module | None:
+    return load_defense_term(name, device)
+
+
+@functools.lru_cache(maxsize=16)
+def cached_maps(name: str) -> dict[str, EmbeddingMap]:
+    card = describe(name)
+    return fit_reference_maps(load_tensors(CHECKPOINTS / card["embeddings"]["file"], card["embeddings"]))
+
+
+def defense_choices() -> list[tuple[str, str]]:
+    """(label, key) for the app's defense menu: no defense, then every registered defense the zoo ships."""
+    shipped = set(list_models())
+    return [("none", NO_DEFENSE)] + [(get_defense(k).name, k) for k in available_defenses() if get_defense(k).entry in shipped]
+
+
+def resolve_model(model: str, defense: str) -> tuple[str, str | None]:
+    """The zoo entry to run for a model and a defense key, and a note when the choice changed it."""
+    if defense == NO_DEFENSE:
+        return model, None
+    chosen = get_defense(defense)
+    note = None if model == chosen.base else (
+        f"The {chosen.name} defense is built on {chosen.base} (as in the paper), so its defended version runs.")
+    return chosen.entry, note
+
+
+@dataclass
+class Trace:
+    """The winning objective's attack, step by step (row 0: the clean input), each `(steps + 1,)`."""
+
+    loss: np.ndarray
+    predicted: np.ndarray
+    confidence: np.ndarray
+    label_probability: np.ndarray
+
+
+@dataclass
+class ObjectiveOutcome:
+    """One objective tried against the model: what it predicted and how long it took."""
+
+    name: str
+    description: str
+    predicted: str
+    label_probability: float
+    seconds: float
+
+
+@dataclass
+class Analysis:
+    """Everything one run produced, for the views: numpy on the CPU, batch dimension removed.
+
+    Probabilities `(K,)`; frames `(T, S, S, 3)` float in [0, 1] (the clip's own frames are
+    uint8 in `clip`); waveforms `(L,)` in [-1, 1]; maps `(T, S, S)` in [0, 1] or None for a
+    model without a map; `label` is the class the attack fought (index into `classes`)."""
+
+    model_name: str
+    classes: list[str]
+    clip: Clip
+    truth: GroundTruth | None
+    targeted: bool
+    label: int
+    clean_probabilities: np.ndarray
+    attacked_probabilities: np.ndarray
+    adversarial_frames: np.ndarray
+    adversarial_waveform: np.ndarray
+    delta_frames: np.ndarray
+    delta_waveform: np.ndarray
+    trace: Trace
+    clean_maps: np.ndarray | None
+    attacked_maps: np.ndarray | None
+    perceptibility: dict[str, float]
+    embeddings: dict[str, dict[str, np.ndarray]]  # map name -> {"reference", "labels", "modalities", "clean", "attacked", "kinds"}
+    objectives: list[ObjectiveOutcome]
+    winner: str
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def label_index(self) -> int | None:
+        return self.classes.index(self.truth.label) if self.truth and self.truth.label in self.classes else None
+
+    def localization_verdicts(self, maps: np.ndarray | None) -> list[dict[str, bool]]:
+        """Per frame: does the map's peak hit the sounding object, or a silent distractor?"""
+        if self.truth is None or maps is None:
+            return []
+        hits = pointing_game(maps, self.truth.box)
+        on_distractor = distractor_hits(maps, self.truth.distractor_box) if self.truth.distractor_box.shape[1] else [False] * len(maps)
+        return [{"hit": bool(h), "distractor": bool(d)} for h, d in zip(hits, on_distractor)]
+
+
+def _features(output: AVOutput) -> dict[str, np.ndarray]:
+    return {name: getattr(output, name)[0].detach().float().cpu().numpy() for name in ("audio", "visual", "fused")
+            if getattr(output, name) is not None}
+
+
+def _place(maps: dict[str, EmbeddingMap], clean: AVOutput, attacked: AVOutput) -> dict[str, dict[str, np.ndarray]]:
+    clean_features, attacked_features = _features(clean), _features(attacked)
+    placed = {}
+    for name, fitted in maps.items():
+        kinds = ["audio", "visual"] if name == "audio-visual" else [name]
+        new = np.stack([clean_features[k] for k in kinds] + [attacked_features[k] for k in kinds])
+        positions = fitted.place(new)
+        placed[name] = {"reference": fitted.points, "labels": fitted.labels, "modalities": fitted.modalities,
+                        "clean": positions[: len(kinds)], "attacked": positions[len(kinds):], "kinds": np.array(kinds)}
+    return placed
+
+
+def _maps(output: AVOutput, size: int) -> np.ndarray | None:
+    if output.audio is None or output.visual_map is None:
+        return None
+    with torch.no_grad():
+        return upsample(localization_maps(output), size)[0].cpu().numpy()
+
+
+def _attack(objective: Objective, entry: str, attack: str, settings: AttackSettings, waveform: torch.Tensor,
+            frames: torch.Tensor, labels: torch.Tensor, device: str) -> tuple[AttackResult, AVOutput]:
+    """Craft with one objective and judge the adversarial input on the entry itself."""
+    surrogate = cached_model(objective.surrogate, device, objective.straight_through)
+    term = cached_term(entry, device) if objective.term else None
+    result = create_attack(attack, surrogate, settings, extra_loss=term)(waveform, frames, labels)
+    if objective.surrogate == entry:  # BPDA's forward is the entry's own forward
+        return result, result.output
+    with torch.no_grad():
+        return result, cached_model(entry, device)(result.waveform, result.frames)
+
+
+def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: str = "pgd",
+        settings: AttackSettings | None = None, target: str | None = None, truth: GroundTruth | None = None,
+        device: str = "cpu") -> Analysis:
+    """Attack one clip with every objective that applies and measure everything the app shows.
+
+    `settings` carries the budgets (eps_visual in pixel units, 2/255 = 0.0078), steps and seed;
+    `target` (a class name) makes the attack targeted; untargeted attacks push away from the
+    true label where the clip has ground truth, else from the model's own clean prediction.
+    """
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    name, note = resolve_model(model, defense)
+    if name not in list_models():
+        raise ValueError(f"the model {name!r} is not in checkpoints/")
+    card = describe(name)
+    classes = card["classes"]
+    if target is not None and target not in classes:
+        raise ValueError(f"unknown target class {target!r}")
+    network = cached_model(name, device)
+    waveform, frames = clip.model_inputs(device)
+    timings["load"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    with torch.no_grad():
+        clean = network(waveform, frames)
+    if target is not None:
+        labels = torch.tensor([classes.index(target)], device=device)
+    elif truth is not None and truth.label in classes:
+        labels = torch.tensor([classes.index(truth.label)], device=device)
+    else:
+        labels = clean.logits.argmax(-1)
+    settings = (settings or AttackSettings()).replace(targeted=target is not None)
+    tried: list[tuple[ObjectiveOutcome, AttackResult, AVOutput, float]] = []
+    for objective in objectives_for(name):
+        started = time.perf_counter()
+        result, output = _attack(objective, name, attack, settings, waveform, frames, labels, device)
+        probabilities = output.logits[0].float().softmax(-1)
+        label_probability = float(probabilities[labels[0]])
+        score = label_probability if target is not None else -label_probability  # the attacker's gain
+        outcome = ObjectiveOutcome(objective.name, objective.describe(), classes[int(probabilities.argmax())],
+                                   label_probability, time.perf_counter() - started)
+        tried.append((outcome, result, output, score))
+    best, result, attacked, _ = max(tried, key=lambda item: item[3])
+    timings["attack"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    size = frames.shape[-1]
+    clean_maps, attacked_maps = _maps(clean, size), _maps(attacked, size)
+    timings["maps"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    delta_waveform = result.delta_waveform[0].cpu().numpy()
+    adversarial_frames = result.frames[0].permute(0, 2, 3, 1).cpu().numpy()
+    clean_frames = clip.frames.astype(np.float32) / 255
+    perceptibility = {
+        "linf_255": linf_255(result.delta_frames.cpu().numpy()),
+        "psnr_db": float(np.mean([psnr(c, a) for c, a in zip(clean_frames, adversarial_frames)])),
+        "ssim": float(np.mean([ssim(c, a) for c, a in zip(clean_frames, adversarial_frames)])),
+        "audio_linf": float(np.abs(delta_waveform).max()),
+        "snr_db": snr_db(clip.waveform, delta_waveform),
+        "db_x": db_x(clip.waveform, delta_waveform),
+    }
+    timings["perceptibility"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    embeddings = _place(cached_maps(name), clean, attacked) if card.get("embeddings") else {}
+    timings["tsne"] = time.perf_counter() - clock
+
+    trace = result.trace  # of the winning objective's attack
+    notes = [note] if note else []
+    if not clip.has_audio:
+        notes.append("This file has no audio track: the model hears silence.")
+    return Analysis(
+        model_name=name, classes=classes, clip=clip, truth=truth, targeted=target is not None, label=int(labels[0]),
+        clean_probabilities=clean.logits[0].float().softmax(-1).cpu().numpy(),
+        attacked_probabilities=attacked.logits[0].float().softmax(-1).cpu().numpy(),
+        adversarial_frames=adversarial_frames, adversarial_waveform=result.waveform[0].cpu().numpy(),
+        delta_frames=result.delta_frames[0].permute(0, 2, 3, 1).cpu().numpy(), delta_waveform=delta_waveform,
+        trace=Trace(loss=trace.loss[:, 0].float().cpu().numpy(), predicted=trace.predicted[:, 0].cpu().numpy(),
+                    confidence=trace.confidence[:, 0].float().cpu().numpy(),
+                    label_probability=trace.label_probability[:, 0].float().cpu().numpy()),
+        clean_maps=clean_maps, attacked_maps=attacked_maps, perceptibility=perceptibility, embeddings=embeddings,
+        objectives=[outcome for outcome, *_ in tried], winner=best.name, notes=notes, seconds=timings)

@@ -1,0 +1,264 @@
+"""Retrain the whole model zoo: `python -m avdemo.training.build_zoo` (`make zoo`).
+
+What it builds comes from the registries, not from lists here: every recipe in
+`configs/zoo/*.toml` (trained in the order their `init_*` references require: the unimodal
+networks first, since they initialise the audio-visual variants as ImageNet weights do in the
+paper), and every inference-time defense of `avdemo.defenses` (an ExFMem memory of the entry
+it wraps). For every model it writes reference embeddings for the app's t-SNE. Each export
+writes `checkpoints/<name>.safetensors` (fp16) and a model card measured on what ships: clean
+accuracy on val / test / test-heldout, robust accuracy under PGD-10 at the paper preset (both
+modalities; the per-clip worst case over the objectives the model's defense lists), and the
+pointing game for models with both modalities. The cards record where and how long each
+model trained. `--measure NAME ...` re-measures cards without retraining.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from .. import __version__
+from ..data.bank import BANK_VERSION, default_bank_dir, load_bank
+from ..data.shards import ShardDataset
+from ..data.synth import GENERATOR_VERSION, SynthConfig, split_dir, write_synth_split
+from ..defenses import DEFENSES, collect_memory
+from ..evaluation.engine import Condition, Engine, accuracy, robust_accuracy
+from ..evaluation.provenance import git_revision
+from ..evaluation.store import ResultsStore
+from ..paths import ZOO_CONFIGS
+from ..zoo import CARD_FORMAT, CHECKPOINTS, load_model, load_tensors, save_tensors, sha256_of, tensor_manifest
+from .train import RUNS, TrainConfig, model_options, train
+
+MEMORY_SIZE = 1024
+ROBUST_PER_CLASS = 10
+EMBEDDING_PER_CLASS = 12
+EVAL_BATCH = 64
+ROBUST_CONDITION = Condition.named("pgd", "paper", "both")
+
+
+def recipes() -> dict[str, TrainConfig]:
+    """Every recipe in `configs/zoo/`, in an order where each model comes after those it starts from."""
+    configs = {path.stem: TrainConfig.load(path) for path in sorted(ZOO_CONFIGS.glob("*.toml"))}
+    ordered: dict[str, TrainConfig] = {}
+
+    def visit(name: str, chain: tuple[str, ...] = ()) -> None:
+        if name in chain:
+            raise ValueError(f"the zoo recipes start from each other in a cycle: {' -> '.join((*chain, name))}")
+        if name in ordered or name not in configs:
+            return
+        for parent in (configs[name].init_audio, configs[name].init_visual):
+            if parent:
+                visit(parent, (*chain, name))
+        ordered[name] = configs[name]
+
+    for name in configs:
+        visit(name)
+    return ordered
+
+
+def wrapper_entries() -> dict:
+    """Zoo entries that are an inference-time defense over another entry (ExFMem), by name."""
+    return {d.entry: d for d in DEFENSES.values() if d.wraps is not None}
+
+
+def _first_per_class(dataset: ShardDataset, per_class: int) -> Subset:
+    """The first clips of a split: AV-Synth labels cycle, so these are `per_class` of each class."""
+    return Subset(dataset, range(min(len(dataset), per_class * len(dataset.classes))))
+
+
+def _loader(dataset) -> DataLoader:
+    return DataLoader(dataset, batch_size=EVAL_BATCH)
+
+
+def ensure_data(config: SynthConfig, seed: int = 0, log=print,
+                splits: tuple[str, ...] = ("train", "val", "test", "test-heldout")) -> dict[str, ShardDataset]:
+    """Build the bank and cache every split that is missing; returns the evaluation splits."""
+    from ..data.bank import build_bank
+
+    if not (default_bank_dir() / "bank.json").is_file():
+        build_bank(log=log)
+    bank = load_bank()
+    found = {}
+    for split in splits:
+        folder = split_dir(split, seed, config)
+        if not (folder / "index.json").is_file():
+            log(f"generating {split} ...")
+            write_synth_split(bank, split, folder, seed=seed, config=config, workers=2)
+        found[split] = ShardDataset(folder)
+    return found
+
+
+def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print) -> tuple[dict, dict]:
+    """The card's metrics for a shipped model (loaded back from `checkpoints/`), and the
+    details of its robust accuracy (each objective's number and how many clips)."""
+    store = ResultsStore()
+    engine = Engine({split: splits[split] for split in ("val", "test", "test-heldout")}, store, "card", device,
+                    EVAL_BATCH, log)
+    metrics = {f"{split.replace('-', '_')}_accuracy": accuracy(engine.clean(name, split))
+               for split in ("val", "test", "test-heldout")}
+    robust = Engine({"test": _first_per_class(splits["test"], ROBUST_PER_CLASS)}, store, "card", device, EVAL_BATCH, log)
+    by_objective = robust.attacked([name], ROBUST_CONDITION, "test")[name]
+    metrics["robust_pgd_paper_both_accuracy"] = robust_accuracy(by_objective)
+    details = {"pgd_paper_both": {
+        "attack": "PGD-10", "budget": "paper preset, both modalities", "clips": len(robust.clip_ids("test")),
+        "split": f"test, first {ROBUST_PER_CLASS} clips per class", "worst_case": metrics["robust_pgd_paper_both_accuracy"],
+        "objectives": {objective: accuracy(rows) for objective, rows in by_objective.items()}}}
+    clean_test = engine.clean(name, "test")
+    if "hit" in clean_test[0]:
+        frames = sum(len(row["hit"]) for row in clean_test)
+        metrics["pointing_game_test"] = sum(sum(row["hit"]) for row in clean_test) / frames
+        metrics["distractor_peak_test"] = sum(sum(row["distractor"]) for row in clean_test) / frames
+    log(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    return metrics, details
+
+
+def _card(name: str, description: str, config: dict, classes: list[str], weights: dict, training: dict,
+          data: dict, **extra) -> dict:
+    return {"format": CARD_FORMAT, "name": name, "description": description, "config": config, "classes": classes,
+            "weights": weights, "training": training, "data": data, "code_version": f"{__version__}+{git_revision()}",
+            **extra}
+
+
+def export_run(config: TrainConfig, run_dir: Path, data: dict, wall_seconds: float | None) -> Path:
+    """Write `checkpoints/<name>.safetensors` (fp16) and a first card from a finished run."""
+    from safetensors.torch import load_file
+
+    state = json.loads((run_dir / "state.json").read_text())
+    weights = save_tensors(CHECKPOINTS / f"{config.name}.safetensors", load_file(str(run_dir / "best.safetensors")))
+    from ..models import architecture_config
+
+    model_config = architecture_config(config.architecture, len(state["classes"]), config.width,
+                                       **model_options(config)).to_dict()
+    training = {
+        "recipe": state["config"],
+        "epochs": state["run"]["epoch"],
+        "best_epoch": state["run"]["best_epoch"],
+        "train_seconds": round(state["run"]["seconds"], 1),
+        "wall_seconds": round(wall_seconds, 1) if wall_seconds else None,
+        "history": state["run"]["history"],
+        "hardware": state["hardware"],
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    defense = {"kind": config.defense, "weight": config.defense_weight} if config.defense else None
+    card = _card(config.name, config.description, model_config, state["classes"], weights, training, data,
+                 role=config.role, defense=defense)
+    path = CHECKPOINTS / f"{config.name}.json"
+    path.write_text(json.dumps(card, indent=1))
+    return path
+
+
+def export_wrapper(defense, train_split: ShardDataset | None, device: str) -> Path:
+    """An inference-time defense's entry (ExFMem): the wrapped entry's weights, audio and visual
+    memories of the features of its first 1024 training clips (all classes alike; one file
+    shared by every wrapper of the same entry), and the defense's solver options. The memory
+    is collected again when `train_split` is given (the wrapped entry was retrained) or missing."""
+    base = defense.wraps
+    memory_path = CHECKPOINTS / f"{base}.exfmem.safetensors"
+    base_card = json.loads((CHECKPOINTS / f"{base}.json").read_text())
+    started = time.perf_counter()
+    if train_split is not None or not memory_path.is_file():
+        model = load_model(base, device)
+        audio, visual = collect_memory(model, _loader(_first_per_class(train_split, MEMORY_SIZE // 18 + 1)), MEMORY_SIZE)
+        save_tensors(memory_path, {"audio": audio, "visual": visual})
+    memory = {"file": memory_path.name, "sha256": sha256_of(memory_path), "dtype": "float16",
+              "tensors": tensor_manifest(load_tensors(memory_path)), **defense.wrapper_options,
+              "clips": f"train[0:{MEMORY_SIZE}]"}
+    training = {"memory_of": base, "memory_seconds": round(time.perf_counter() - started, 1),
+                "hardware": base_card["training"]["hardware"]}
+    card = _card(defense.entry, f"{base} with the {defense.name} feature memory (inference-time defense)",
+                 base_card["config"], base_card["classes"], base_card["weights"], training, base_card["data"], role="defense",
+                 defense=base_card.get("defense"), exfmem=memory)
+    path = CHECKPOINTS / f"{defense.entry}.json"
+    path.write_text(json.dumps(card, indent=1))
+    return path
+
+
+@torch.no_grad()
+def export_embeddings(name: str, test: ShardDataset, device: str) -> dict:
+    """Reference embeddings for the app's t-SNE: audio, visual and fused features of the first
+    12 test clips of each class, with their labels."""
+    model = load_model(name, device)
+    features: dict[str, list[torch.Tensor]] = {"audio": [], "visual": [], "fused": [], "label": []}
+    for batch in _loader(_first_per_class(test, EMBEDDING_PER_CLASS)):
+        output = model(batch["waveform"].to(device), batch["frames"].to(device))
+        for key in ("audio", "visual", "fused"):
+            value = getattr(output, key)
+            if value is not None:
+                features[key].append(value.float().cpu())
+        features["label"].append(batch["label"])
+    tensors = {key: torch.cat(values) for key, values in features.items() if values}
+    entry = save_tensors(CHECKPOINTS / f"{name}.embeddings.safetensors", tensors)
+    entry["clips"] = f"test[0:{EMBEDDING_PER_CLASS * len(test.classes)}]"
+    return entry
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m avdemo.training.build_zoo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", default=None, help="retrain and re-measure only these (and their wrappers)")
+    parser.add_argument("--reuse-runs", action="store_true", help="export finished runs instead of retraining")
+    parser.add_argument("--measure", nargs="+", default=None, metavar="NAME",
+                        help="only re-measure these shipped entries' cards (no training; first writes the cards of "
+                             "registered wrapper defenses whose memory file exists)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    CHECKPOINTS.mkdir(exist_ok=True)
+    started = time.perf_counter()
+    synth = SynthConfig()
+    if args.measure:
+        for entry, defense in wrapper_entries().items():  # a new wrapper of an existing memory needs no training
+            if not (CHECKPOINTS / f"{entry}.json").is_file() and (CHECKPOINTS / f"{defense.wraps}.exfmem.safetensors").is_file():
+                export_wrapper(defense, None, args.device)
+        remeasure(args.measure, ensure_data(synth, splits=("val", "test", "test-heldout")), args.device)
+        return
+    splits = ensure_data(synth)
+    bank_index = load_bank().index
+    data = {"dataset": "AV-Synth", "generator": GENERATOR_VERSION, "bank_version": BANK_VERSION,
+            "bank_manifest_sha256": bank_index["manifest_sha256"], "seed": 0,
+            "clips_per_class": {"train": 400, "val": 50, "test": 100, "test-heldout": 100},
+            "frames": synth.frames, "size": synth.size}
+    changed = []
+    for name, config in recipes().items():
+        run_dir = RUNS / name
+        state = run_dir / "state.json"
+        finished = state.is_file() and json.loads(state.read_text())["run"]["epoch"] >= config.epochs
+        wanted = args.only is None or name in args.only
+        if wanted and not (args.reuse_runs and finished):
+            begin = time.perf_counter()
+            if run_dir.exists():
+                for stale in run_dir.iterdir():
+                    stale.unlink()
+            train(config, run_dir, args.device)
+            export_run(config, run_dir, data, time.perf_counter() - begin)
+        elif not (CHECKPOINTS / f"{name}.json").is_file():
+            export_run(config, run_dir, data, None)
+        if wanted:
+            changed.append(name)
+    for entry, defense in wrapper_entries().items():
+        if defense.wraps in changed or not (CHECKPOINTS / f"{entry}.json").is_file():
+            export_wrapper(defense, splits["train"] if defense.wraps in changed else None, args.device)
+            changed.append(entry)
+    remeasure(changed, splits, args.device)
+    size = sum(p.stat().st_size for p in CHECKPOINTS.glob("*.safetensors"))
+    print(f"zoo built in {(time.perf_counter() - started) / 60:.1f} min; checkpoints/ holds {size / 2**20:.1f} MiB of weights")
+
+
+def remeasure(names: list[str], splits: dict[str, ShardDataset], device: str) -> None:
+    """Measure shipped entries again and rewrite their cards' metrics and t-SNE embeddings."""
+    print("measuring the shipped models ...")
+    for name in names:
+        path = CHECKPOINTS / f"{name}.json"
+        card = json.loads(path.read_text())
+        card["metrics"], card["robustness"] = measure(name, splits, device)
+        card["embeddings"] = export_embeddings(name, splits["test"], device)
+        path.write_text(json.dumps(card, indent=1))
+
+
+if __name__ == "__main__":
+    main()
