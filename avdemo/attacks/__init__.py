@@ -8,18 +8,13 @@ Every module of this package that defines an attack registers it (`@register_att
 are all imported here, so adding an attack is adding its file.
 """
 
-import importlib
-import pkgutil
-
+from ..plugins import import_modules
 from .base import MODALITIES, VALID_RANGE, Attack, AttackResult, AttackTrace, logits_of
 from .budgets import BUDGETS, MODALITY_CHOICES, PAPER_EPS_BOTH, PAPER_EPS_SINGLE, budget_settings, named_budget, paper_preset
 from .registry import ATTACKS, attack_parameters, available_attacks, create_attack, register_attack
 from .settings import AttackSettings
 
-_MACHINERY = {"base", "budgets", "registry", "settings"}
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in _MACHINERY:
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_modules(__name__, __path__, skip={"base", "budgets", "registry", "settings"})
 
 __all__ = [
     "ATTACKS",

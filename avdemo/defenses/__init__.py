@@ -6,9 +6,7 @@ Every module of this package that defines a defense registers it; all are import
 so adding a defense is adding its file (plus its zoo config and its test).
 """
 
-import importlib
-import pkgutil
-
+from ..plugins import import_modules
 from .exfmem import ExFMem, FeatureMemory, collect_memory
 from .objectives import Objective, objectives_for, parse_objective
 from .pcl import PrototypeConformity
@@ -24,10 +22,7 @@ from .registry import (
 )
 from .similarity import MaxSim, MinSim, audio_visual_cosine
 
-_MACHINERY = {"registry", "objectives"}
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in _MACHINERY:
-        importlib.import_module(f"{__name__}.{_module.name}")
+import_modules(__name__, __path__, skip={"registry", "objectives"})
 
 __all__ = [
     "BASE_MODEL",
