@@ -9,6 +9,7 @@ another SHA-256, so its rows are new). See `avdemo.evaluation.tables` for what i
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -42,6 +43,15 @@ def cached_splits(per_class: int | None, splits=("test", "test-heldout")) -> dic
     return datasets
 
 
+def merged(old: dict, new: dict) -> dict:
+    """`old` with the tables and curves that `new` measured replaced, and both stamps kept:
+    the report's stamp says which sections each run wrote."""
+    tables = {**old["tables"], **new["tables"]}
+    updated = [*old.get("updates", []), {**new["stamp"], "sections": sorted(new["tables"]) + (["curves"] if new["curves"] else [])}]
+    return {**old, "protocols": new["protocols"], "tables": {k: tables[k] for k in sorted(tables, key=list(tables).index)},
+            "curves": new["curves"] or old["curves"], "updates": updated}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m avdemo.evaluation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument("--store", type=Path, default=STORE, help="the per-clip results store")
+    parser.add_argument("--update", action="store_true",
+                        help="replace only the --sections in the existing report (out/robustness.json), keeping the rest")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     per_class = args.per_class if args.per_class is not None else (None if args.device.startswith("cuda") else 4)
@@ -58,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     engine = Engine(cached_splits(per_class, tuple(args.splits)), store, synth_data_version(), args.device)
     report = evaluate(engine, per_class=per_class, sections=tuple(args.sections))
     store.compact()
+    if args.update:
+        report = merged(json.loads((args.out / "robustness.json").read_text()), report)
     for path in write_report(report, args.out):
         print(f"  wrote {path}")
     print(f"  results store: {args.store} ({len(store)} rows)")

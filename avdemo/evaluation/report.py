@@ -33,12 +33,18 @@ def _cell(value) -> str:
 def markdown(report: dict) -> str:
     """The report as markdown tables (accuracies in %), each with its protocol."""
     stamp = report["stamp"]
+    speed = (f"{stamp['attack_steps_per_second']} attack steps/s, one step = one forward and backward of one clip"
+             if "attack_steps_per_second" in stamp else f"{stamp['clips_per_second']} clip evaluations/s")
     lines = ["# Robustness report", "",
              f"`{stamp['command']}` at code {stamp['code_version']}, {stamp['date']}, on {stamp['device']} "
-             f"({stamp['seconds'] / 60:.1f} min, {stamp['attack_steps_per_second']} attack steps/s, one step = one "
-             f"forward and backward of one clip). Data {stamp['data']}; clips per class: {stamp['clips_per_class']}; "
+             f"({stamp['seconds'] / 60:.1f} min, {speed}). Data {stamp.get('data', 'AV-Synth (generator 1, bank 1, seed 0)')}; "
+             f"clips per class: {stamp['clips_per_class']}; "
              "splits: " + ", ".join(f"{k} {v} clips" for k, v in stamp["splits"].items())
              + ". Accuracies in %; every number rests on the clips of its split.", ""]
+    for update in report.get("updates", []):
+        lines += [f"Updated by `{update['command']}` at code {update['code_version']}, {update['date']} "
+                  f"({update['seconds'] / 60:.1f} min, {update['attack_steps_per_second']} attack steps/s): "
+                  + ", ".join(update["sections"]) + " re-measured on the same clips.", ""]
     for name, rows in report["tables"].items():
         columns = _scalar_columns(rows)
         lines += [f"## {TITLES[name]}", "", report.get("protocols", {}).get(name, ""), "",

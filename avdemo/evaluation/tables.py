@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import sys
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -72,13 +73,13 @@ def unimodal_models() -> dict[str, str]:
     return {"✓A": found["audio"], "✓V": found["visual"]}
 
 
-def defense_rows() -> list[tuple[str, str]]:
+def defense_rows(keys: Sequence[str] | None = None) -> list[tuple[str, str]]:
     """Table 3's rows: the undefended base, the unimodal models, then every registered defense
-    whose entry the zoo ships, as (row name, zoo entry)."""
+    (or those named by `keys`) whose entry the zoo ships, as (row name, zoo entry)."""
     unimodal = unimodal_models()
     shipped = set(list_models())
     rows = [("None", BASE_MODEL), ("Unimodal A", unimodal["✓A"]), ("Unimodal V", unimodal["✓V"])]
-    return rows + [(d.name, d.entry) for d in DEFENSES.values() if d.entry in shipped]
+    return rows + [(d.name, d.entry) for d in DEFENSES.values() if d.entry in shipped and (keys is None or d.key in keys)]
 
 
 def attacked_row(engine: Engine, victims: list[str], attack: str, protocol: dict[str, str], split: str) -> dict[str, dict]:
@@ -112,8 +113,10 @@ def localization_rows(engine: Engine, model: str, split: str, budget_family: str
     return out
 
 
-def evaluate(engine: Engine, per_class: int | None = None, sections=SECTIONS, log=print) -> dict:
-    """Every table and curve on each of the engine's splits; returns the report (JSON-ready)."""
+def evaluate(engine: Engine, per_class: int | None = None, sections=SECTIONS, log=print,
+             defenses: Sequence[str] | None = None) -> dict:
+    """Every table and curve on each of the engine's splits; returns the report (JSON-ready).
+    `defenses` limits Table 3 to those defense keys (all registered ones by default)."""
     started = time.perf_counter()
     tables: dict[str, list[dict]] = {name: [] for name in ("table1", "table2", "table3", "localization")}
     curves: list[dict] = []
@@ -134,7 +137,7 @@ def evaluate(engine: Engine, per_class: int | None = None, sections=SECTIONS, lo
                 tables["table2"].append({"split": split, "fusion": fusion, **row})
                 log(f"  table2 {fusion}: " + _fmt(row))
         if "table3" in sections:
-            named = defense_rows()
+            named = defense_rows(defenses)
             for attack in ("fgsm", "mim"):
                 rows = attacked_row(engine, [entry for _, entry in named], attack, PROTOCOLS["table3"]["paper"], split)
                 base = rows[BASE_MODEL]

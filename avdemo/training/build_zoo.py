@@ -94,14 +94,16 @@ def ensure_data(config: SynthConfig, seed: int = 0, log=print,
     return found
 
 
-def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print) -> tuple[dict, dict]:
+def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, clean: dict | None = None
+            ) -> tuple[dict, dict]:
     """The card's metrics for a shipped model (loaded back from `checkpoints/`), and the
-    details of its robust accuracy (each objective's number and how many clips)."""
+    details of its robust accuracy (each objective's number and how many clips). `clean`:
+    the card's clean metrics to keep (same weights, only the attack protocol changed)."""
     store = ResultsStore()
     engine = Engine({split: splits[split] for split in ("val", "test", "test-heldout")}, store, "card", device,
                     EVAL_BATCH, log)
-    metrics = {f"{split.replace('-', '_')}_accuracy": accuracy(engine.clean(name, split))
-               for split in ("val", "test", "test-heldout")}
+    metrics = dict(clean) if clean else {f"{split.replace('-', '_')}_accuracy": accuracy(engine.clean(name, split))
+                                         for split in ("val", "test", "test-heldout")}
     robust = Engine({"test": _first_per_class(splits["test"], ROBUST_PER_CLASS)}, store, "card", device, EVAL_BATCH, log)
     by_objective = robust.attacked([name], ROBUST_CONDITION, "test")[name]
     metrics["robust_pgd_paper_both_accuracy"] = robust_accuracy(by_objective)
@@ -109,8 +111,8 @@ def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print) 
         "attack": "PGD-10", "budget": "paper preset, both modalities", "clips": len(robust.clip_ids("test")),
         "split": f"test, first {ROBUST_PER_CLASS} clips per class", "worst_case": metrics["robust_pgd_paper_both_accuracy"],
         "objectives": {objective: accuracy(rows) for objective, rows in by_objective.items()}}}
-    clean_test = engine.clean(name, "test")
-    if "hit" in clean_test[0]:
+    clean_test = [] if clean else engine.clean(name, "test")
+    if clean_test and "hit" in clean_test[0]:
         frames = sum(len(row["hit"]) for row in clean_test)
         metrics["pointing_game_test"] = sum(sum(row["hit"]) for row in clean_test) / frames
         metrics["distractor_peak_test"] = sum(sum(row["distractor"]) for row in clean_test) / frames
@@ -206,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measure", nargs="+", default=None, metavar="NAME",
                         help="only re-measure these shipped entries' cards (no training; first writes the cards of "
                              "registered wrapper defenses whose memory file exists)")
+    parser.add_argument("--robust-only", action="store_true",
+                        help="with --measure: keep the cards' clean metrics, re-measure only robust accuracy")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     CHECKPOINTS.mkdir(exist_ok=True)
@@ -215,7 +219,7 @@ def main(argv: list[str] | None = None) -> None:
         for entry, defense in wrapper_entries().items():  # a new wrapper of an existing memory needs no training
             if not (CHECKPOINTS / f"{entry}.json").is_file() and (CHECKPOINTS / f"{defense.wraps}.exfmem.safetensors").is_file():
                 export_wrapper(defense, None, args.device)
-        remeasure(args.measure, ensure_data(synth, splits=("val", "test", "test-heldout")), args.device)
+        remeasure(args.measure, ensure_data(synth, splits=("val", "test", "test-heldout")), args.device, args.robust_only)
         return
     splits = ensure_data(synth)
     bank_index = load_bank().index
@@ -249,14 +253,17 @@ def main(argv: list[str] | None = None) -> None:
     print(f"zoo built in {(time.perf_counter() - started) / 60:.1f} min; checkpoints/ holds {size / 2**20:.1f} MiB of weights")
 
 
-def remeasure(names: list[str], splits: dict[str, ShardDataset], device: str) -> None:
-    """Measure shipped entries again and rewrite their cards' metrics and t-SNE embeddings."""
+def remeasure(names: list[str], splits: dict[str, ShardDataset], device: str, robust_only: bool = False) -> None:
+    """Measure shipped entries again and rewrite their cards' metrics and t-SNE embeddings
+    (with `robust_only`, only the robust accuracy of cards that already have clean metrics)."""
     print("measuring the shipped models ...")
     for name in names:
         path = CHECKPOINTS / f"{name}.json"
         card = json.loads(path.read_text())
-        card["metrics"], card["robustness"] = measure(name, splits, device)
-        card["embeddings"] = export_embeddings(name, splits["test"], device)
+        keep = {k: v for k, v in card.get("metrics", {}).items() if "robust" not in k} if robust_only else None
+        card["metrics"], card["robustness"] = measure(name, splits, device, clean=keep or None)
+        if not keep:
+            card["embeddings"] = export_embeddings(name, splits["test"], device)
         path.write_text(json.dumps(card, indent=1))
 
 
