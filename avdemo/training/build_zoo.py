@@ -111,7 +111,7 @@ def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, 
         "attack": "PGD-10", "budget": "paper preset, both modalities", "clips": len(robust.clip_ids("test")),
         "split": f"test, first {ROBUST_PER_CLASS} clips per class", "worst_case": metrics["robust_pgd_paper_both_accuracy"],
         "objectives": {objective: accuracy(rows) for objective, rows in by_objective.items()}}}
-    clean_test = [] if clean else engine.clean(name, "test")
+    clean_test = [] if clean else robust.clean(name, "test")  # pointing on the same 180 clips
     if clean_test and "hit" in clean_test[0]:
         frames = sum(len(row["hit"]) for row in clean_test)
         metrics["pointing_game_test"] = sum(sum(row["hit"]) for row in clean_test) / frames
