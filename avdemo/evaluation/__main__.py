@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", type=Path, default=REPORTS)
     parser.add_argument("--store", type=Path, default=STORE, help="the per-clip results store")
+    parser.add_argument("--defenses", nargs="+", default=None, metavar="KEY",
+                        help="Table 3's defenses (registry keys; default: every registered defense the zoo ships)")
     parser.add_argument("--update", action="store_true",
                         help="replace only the --sections in the existing report (out/robustness.json), keeping the rest")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     per_class = args.per_class if args.per_class is not None else (None if args.device.startswith("cuda") else 4)
     store = ResultsStore(args.store)
     engine = Engine(cached_splits(per_class, tuple(args.splits)), store, synth_data_version(), args.device)
-    report = evaluate(engine, per_class=per_class, sections=tuple(args.sections))
+    report = evaluate(engine, per_class=per_class, sections=tuple(args.sections), defenses=args.defenses)
     store.compact()
     if args.update:
         report = merged(json.loads((args.out / "robustness.json").read_text()), report)
