@@ -145,9 +145,11 @@ def zoo_table() -> str:
 
 def results_markdown(report: dict) -> str:
     lines = ["# Results: the CVPR 2021 findings on avdemo's zoo", "",
-             "Measured by `python -m avdemo.evaluation.tables` (stamp below) on AV-Synth, whose ground truth lets",
+             "Measured by `python -m avdemo.evaluation` (stamp below) on AV-Synth, whose ground truth lets",
              "localization be scored. Verdicts follow fixed rules (stated per claim) applied to every split;",
-             "neither the zoo nor the attacks were tuned toward a verdict.", "",
+             "neither the zoo nor the attacks were tuned toward a verdict. A defended model's attacked accuracy",
+             "is its robust accuracy: the per-clip worst case over every objective its defense lists (plain",
+             "cross-entropy, plus its training term, BPDA through ExFMem, transfer from the undefended model).", "",
              "## Findings", "", "| claim | rule | measured | verdict |", "|---|---|---|---|"]
     for claim, check in CLAIMS:
         rule, numbers, verdict = check(report)
