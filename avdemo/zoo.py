@@ -12,6 +12,7 @@ what role each plays (`ROLES`), instead of listing names by hand.
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import json
@@ -142,8 +143,8 @@ def models_with_role(*roles: str, root: Path = CHECKPOINTS) -> list[str]:
 
 
 def describe(name: str, root: Path = CHECKPOINTS) -> dict:
-    """The card of a model, as a dict."""
-    return read_card(name, root).data
+    """The card of a model, as a dict (a copy: the parsed card is cached)."""
+    return copy.deepcopy(read_card(name, root).data)
 
 
 def entry_digest(name: str, root: Path = CHECKPOINTS) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 SHARD_SIZE = 256
 INDEX = "index.json"
@@ -166,3 +166,9 @@ class ShardDataset(Dataset):
 
     def __iter__(self) -> Iterator[dict]:
         return (self[i] for i in range(len(self)))
+
+
+def first_per_class(dataset: Dataset, per_class: int) -> Subset:
+    """The first clips of a split: AV-Synth labels cycle through the classes, so a prefix of
+    `per_class` times the class count is a fixed, balanced subset."""
+    return Subset(dataset, range(min(len(dataset), per_class * len(dataset.classes))))

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
-from ..data.shards import ShardDataset
+from ..data.shards import ShardDataset, first_per_class
 from ..data.synth import SynthConfig, split_dir
 from ..paths import REPORTS
 from .engine import Engine
@@ -33,14 +33,10 @@ def synth_data_version(seed: int = 0, config: SynthConfig = SynthConfig()) -> st
 
 
 def cached_splits(per_class: int | None, splits=("test", "test-heldout")) -> dict[str, Dataset]:
-    """The first `per_class` clips of each class of the cached AV-Synth splits (all with None):
-    AV-Synth labels cycle through the classes, so a prefix is a fixed, balanced subset."""
-    datasets = {}
-    for split in splits:
-        dataset = ShardDataset(split_dir(split, 0, SynthConfig()))
-        count = len(dataset) if per_class is None else per_class * len(dataset.classes)
-        datasets[split] = Subset(dataset, range(min(count, len(dataset))))
-    return datasets
+    """The first `per_class` clips of each class of the cached AV-Synth splits (all with None)."""
+    datasets = {split: ShardDataset(split_dir(split, 0, SynthConfig())) for split in splits}
+    return {split: dataset if per_class is None else first_per_class(dataset, per_class)
+            for split, dataset in datasets.items()}
 
 
 def merged(old: dict, new: dict) -> dict:

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader
 
 from .. import __version__
 from ..data.bank import BANK_VERSION, default_bank_dir, load_bank
-from ..data.shards import ShardDataset
+from ..data.shards import ShardDataset, first_per_class
 from ..data.synth import GENERATOR_VERSION, SynthConfig, split_dir, write_synth_split
 from ..defenses import DEFENSES, collect_memory
 from ..evaluation.engine import Condition, Engine, accuracy, robust_accuracy
@@ -67,11 +67,6 @@ def wrapper_entries() -> dict:
     return {d.entry: d for d in DEFENSES.values() if d.wraps is not None}
 
 
-def _first_per_class(dataset: ShardDataset, per_class: int) -> Subset:
-    """The first clips of a split: AV-Synth labels cycle, so these are `per_class` of each class."""
-    return Subset(dataset, range(min(len(dataset), per_class * len(dataset.classes))))
-
-
 def _loader(dataset) -> DataLoader:
     return DataLoader(dataset, batch_size=EVAL_BATCH)
 
@@ -104,7 +99,7 @@ def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, 
                     EVAL_BATCH, log)
     metrics = dict(clean) if clean else {f"{split.replace('-', '_')}_accuracy": accuracy(engine.clean(name, split))
                                          for split in ("val", "test", "test-heldout")}
-    robust = Engine({"test": _first_per_class(splits["test"], ROBUST_PER_CLASS)}, store, "card", device, EVAL_BATCH, log)
+    robust = Engine({"test": first_per_class(splits["test"], ROBUST_PER_CLASS)}, store, "card", device, EVAL_BATCH, log)
     by_objective = robust.attacked([name], ROBUST_CONDITION, "test")[name]
     metrics["robust_pgd_paper_both_accuracy"] = robust_accuracy(by_objective)
     details = {"pgd_paper_both": {
@@ -166,7 +161,7 @@ def export_wrapper(defense, train_split: ShardDataset | None, device: str) -> Pa
     started = time.perf_counter()
     if train_split is not None or not memory_path.is_file():
         model = load_model(base, device)
-        audio, visual = collect_memory(model, _loader(_first_per_class(train_split, MEMORY_SIZE // 18 + 1)), MEMORY_SIZE)
+        audio, visual = collect_memory(model, _loader(first_per_class(train_split, MEMORY_SIZE // 18 + 1)), MEMORY_SIZE)
         save_tensors(memory_path, {"audio": audio, "visual": visual})
     memory = {"file": memory_path.name, "sha256": sha256_of(memory_path), "dtype": "float16",
               "tensors": tensor_manifest(load_tensors(memory_path)), **defense.wrapper_options,
@@ -187,7 +182,7 @@ def export_embeddings(name: str, test: ShardDataset, device: str) -> dict:
     12 test clips of each class, with their labels."""
     model = load_model(name, device)
     features: dict[str, list[torch.Tensor]] = {"audio": [], "visual": [], "fused": [], "label": []}
-    for batch in _loader(_first_per_class(test, EMBEDDING_PER_CLASS)):
+    for batch in _loader(first_per_class(test, EMBEDDING_PER_CLASS)):
         output = model(batch["waveform"].to(device), batch["frames"].to(device))
         for key in ("audio", "visual", "fused"):
             value = getattr(output, key)
