@@ -20,7 +20,7 @@ from avdemo.models import (
 )
 
 WIDTH = 1 / 8
-SAMPLES = 8192
+SAMPLES = 16384  # 4 windows of 4096, the audio net's minimum
 SIZE = 64
 
 

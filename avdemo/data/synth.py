@@ -12,7 +12,10 @@ choice into a `ClipPlan`; `render_clip` turns a plan into pixels and samples.
 
 Splits: "train", "val" and "test" draw from the bank's "train" material; "test-heldout"
 from its "heldout" material (sprites, recordings, backgrounds, noise beds and the second
-soundfont never seen in training), wherever a class has such material.
+soundfont never seen in training), wherever a class has such material. Only "train" clips
+have their audio augmented toward real recordings (`audio_augment`: room, microphone,
+band limits, noise floor; a quarter of the recordings played once in silence, as a short
+upload is), so "val" and "test" measure the clean in-distribution task.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import FRAME_SIZE, NUM_SAMPLES, SAMPLE_RATE
+from .audio_augment import toward_real
 from .bank import Bank, NoteSet, Photo, Sound, Sprite, load_bank
 from .shards import ClipRecord, to_sample
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: training clips' audio augmented toward real recordings
 SPLIT_MATERIAL = {"train": "train", "val": "train", "test": "train", "test-heldout": "heldout"}
 SPLIT_CODES = {"train": 0, "val": 1, "test": 2, "test-heldout": 3}
 SPLIT_SIZES = {"train": 400, "val": 50, "test": 100, "test-heldout": 100}
@@ -82,6 +86,7 @@ class ClipPlan:
     snr_db: float
     peak: float
     metadata: dict = field(default_factory=dict)
+    augment_audio: bool = False
 
 
 def material_pool(table: dict, role: str, label: str) -> list:
@@ -166,6 +171,7 @@ def plan_clip(bank: Bank, split: str, index: int, seed: int = 0, config: SynthCo
         noise=noises[rng.integers(len(noises))] if noises else None,
         snr_db=float(rng.uniform(*config.snr_db)),
         peak=float(rng.uniform(*config.peak)),
+        augment_audio=split == "train",
     )
     plan.metadata = {"split": split, "index": index, "seed": seed, "generator": GENERATOR_VERSION}
     return plan
@@ -203,10 +209,19 @@ def _pitch_shift(samples: np.ndarray, semitones: float) -> np.ndarray:
     return np.interp(positions, np.arange(len(samples)), samples).astype(np.float32)
 
 
-def _recording(sound: Sound, rng: np.random.Generator, length: int) -> np.ndarray:
-    """An augmented recording: pitch-shifted up to 2 semitones, looped with gaps from a random offset."""
+ONE_SHOT_PROBABILITY = 0.25
+
+
+def _recording(sound: Sound, rng: np.random.Generator, length: int, one_shot: bool = False) -> np.ndarray:
+    """An augmented recording: pitch-shifted up to 2 semitones, looped with gaps from a random
+    offset, or with `one_shot` played once at a random place with silence around it."""
     samples = _pitch_shift(sound.samples, rng.uniform(-2, 2))
     out = np.zeros(length, np.float32)
+    if one_shot:
+        piece = samples[int(rng.integers(max(1, len(samples) - length + 1))):][:length]
+        start = int(rng.integers(length - len(piece) + 1))
+        out[start : start + len(piece)] = piece
+        return out
     position = int(-rng.uniform(0, 0.5) * len(samples)) if len(samples) > length else int(rng.uniform(0, 0.3) * SAMPLE_RATE)
     while position < length:
         start = max(0, -position)
@@ -229,13 +244,16 @@ def render_sound(plan: ClipPlan, num_samples: int) -> tuple[np.ndarray, np.ndarr
     if isinstance(plan.sound, NoteSet):
         source = _melody(plan.sound, rng, num_samples)
     else:
-        source = _recording(plan.sound, rng, num_samples)
+        one_shot = plan.augment_audio and rng.random() < ONE_SHOT_PROBABILITY
+        source = _recording(plan.sound, rng, num_samples, one_shot)
     source *= plan.peak / max(float(np.abs(source).max()), 1e-6)
     mixture = source.copy()
     if plan.noise is not None:
         bed = _noise_bed(plan.noise, rng, num_samples)
         target = np.linalg.norm(source) / (10 ** (plan.snr_db / 20))
         mixture += bed * target / max(float(np.linalg.norm(bed)), 1e-9)
+    if plan.augment_audio:
+        mixture = toward_real(mixture, rng)
     return np.clip(mixture, -1, 1).astype(np.float32), source
 
 

@@ -25,6 +25,8 @@ gradients might mislead.
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import math
 
@@ -238,15 +240,7 @@ class ExFMem(nn.Module):
         audio = self._denoise(self.audio_memory, output.audio)
         visual = self._denoise(self.visual_memory, output.visual)
         fused, logits = self.model.head(audio, visual)
-        return AVOutput(
-            logits=logits,
-            fused=fused,
-            audio=audio,
-            visual=visual,
-            visual_frames=output.visual_frames,
-            visual_map=output.visual_map,
-            attention=output.attention,
-        )
+        return dataclasses.replace(output, logits=logits, fused=fused, audio=audio, visual=visual)
 
 
 @torch.no_grad()

@@ -1,9 +1,10 @@
 """Sound-source localization maps and their scores against ground truth.
 
 A map says, per cell of the last visual feature map, how much that place matches the
-sound: the §4.5 model's audio-guided attention where the network has one, otherwise the
-cosine similarity between the audio feature and each cell's visual feature (the usual
-heatmap of localization papers). Maps are upsampled to the frame and scored against the
+sound of its segment: the cosine of the learned cell-level audio-visual embeddings where the
+network has them (`models.correspondence`; the §4.5 attention is their softmax), else the
+§4.5 model's audio-guided attention, else the cosine similarity between the segment's audio
+feature and each cell's visual feature (the usual heatmap of localization papers). Maps are upsampled to the frame and scored against the
 sounding object's box: the pointing game (the map's maximum falls inside the box), cIoU
 (LVS: the map thresholded at its median), the AUC of cIoU over thresholds 0:0.05:1, and
 whether the maximum lands on a silent distractor.
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models import AVOutput
+from ..models.correspondence import cell_similarity
 
 CIOU_THRESHOLDS = np.linspace(0, 1, 21)
 
@@ -23,12 +25,15 @@ CIOU_THRESHOLDS = np.linspace(0, 1, 21)
 def localization_maps(output: AVOutput) -> torch.Tensor:
     """Per-frame maps `(B, T, h, w)` in [0, 1] (min-max normalised per frame).
 
-    Attention where the model has it, else cos(f_a, f_v^i) per cell. Needs both modalities.
+    The correspondence cosine where the model has one, else attention, else cos(f_a^t, f_v^i)
+    per cell with each segment's audio. Needs both modalities.
     """
-    if output.attention is not None:
+    if output.cell_embedding is not None:
+        maps = cell_similarity(output.audio_embedding, output.cell_embedding)
+    elif output.attention is not None:
         maps = output.attention
-    elif output.audio is not None and output.visual_map is not None:
-        audio = F.normalize(output.audio, dim=1)[:, None, :, None, None]
+    elif output.audio_segments is not None and output.visual_map is not None:
+        audio = F.normalize(output.audio_segments, dim=2)[..., None, None]
         maps = (F.normalize(output.visual_map, dim=2) * audio).sum(dim=2)
     else:
         raise ValueError("localization needs a model with both an audio feature and a visual feature map")

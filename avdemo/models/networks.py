@@ -4,8 +4,12 @@ the audio-guided attention localization model (Tian & Xu, CVPR 2021, ยง3.2 and ย
 Every network takes the same two inputs and returns one `AVOutput`, so attacks, defenses
 and views treat them alike:
 - waveform `(B, L)` float in [-1, 1] at 11025 Hz;
-- frames `(B, T, 3, H, W)` float in [0, 1]. T = 1 is the paper's setting; for T > 1 the
-  per-frame visual features are averaged over time and the per-frame maps are kept.
+- frames `(B, T, 3, H, W)` float in [0, 1].
+The waveform is cut into T windows centred on the frame times (`segments.segment_waveform`);
+each segment (frame t with its audio window) gets its own audio and visual features, fusion
+and attention work per segment, and the fused segments are averaged before the classifier.
+T = 1 is exactly the paper's setting (one frame, the whole waveform). Training may feed one
+segment per clip: the T-segment model is the same network averaged over segments.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import torch
 from torch import nn
 
 from .audio_net import AudioNet
+from .correspondence import CellCorrespondence, cell_similarity
 from .fusion import FUSIONS, create_fusion
+from .segments import segment_waveform
 from .visual_net import VisualNet
 
 ModelKind = Literal["av", "audio", "visual"]
@@ -27,10 +33,13 @@ ModelKind = Literal["av", "audio", "visual"]
 class AVOutput:
     """What every network returns. Fields a network has no use for are None.
 
-    logits `(B, K)`; fused `(B, D)`, the classifier's input; audio `(B, Da)`; visual `(B, Dv)`,
-    the frame features averaged over time; visual_frames `(B, T, Dv)`; visual_map
-    `(B, T, Dv, h, w)`, the last ResNet feature map per frame; attention `(B, T, h, w)`, the
-    audio-guided attention weights, summing to 1 over each frame's h x w cells.
+    logits `(B, K)`; fused `(B, D)`, the classifier's input (the per-segment fusions averaged);
+    audio `(B, Da)` and visual `(B, Dv)`, the segment features averaged over time;
+    audio_segments `(B, T, Da)`; visual_frames `(B, T, Dv)`; visual_map `(B, T, Dv, h, w)`, the
+    last ResNet feature map per frame; attention `(B, T, h, w)`, the audio-guided attention
+    weights, summing to 1 over each frame's h x w cells; audio_embedding `(B, T, E)` and
+    cell_embedding `(B, T, E, h, w)`, unit vectors of the cell-level correspondence (their
+    cosine is the localization map) where the model has one.
     """
 
     logits: torch.Tensor
@@ -40,6 +49,9 @@ class AVOutput:
     visual_frames: torch.Tensor | None = None
     visual_map: torch.Tensor | None = None
     attention: torch.Tensor | None = None
+    audio_segments: torch.Tensor | None = None
+    audio_embedding: torch.Tensor | None = None
+    cell_embedding: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,9 @@ class ModelConfig:
     attention: bool = False
     attention_scale: float = 1.0  # w_i = softmax(scale * f_a^T f_v^i); 1 is the paper's formula
     audio_dropout: float = 0.0  # training only: chance of hiding f_a from the fusion (see AVNet)
+    correspondence: bool = False  # a cell-level audio-visual embedding (its cosine is the map)
+    correspondence_dim: int = 128
+    temperature: float = 0.07  # of the correspondence's softmaxes (attention and contrastive loss)
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -61,8 +76,8 @@ class ModelConfig:
             raise ValueError(f"unknown model kind {self.kind!r}; choose av, audio or visual")
         if self.kind == "av" and self.fusion not in FUSIONS:
             raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {sorted(FUSIONS)}")
-        if self.attention and self.kind != "av":
-            raise ValueError("audio-guided attention needs both modalities (kind='av')")
+        if (self.attention or self.correspondence) and self.kind != "av":
+            raise ValueError("audio-guided attention and correspondence need both modalities (kind='av')")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -81,16 +96,30 @@ def encode_frames(visual_net: VisualNet, frames: torch.Tensor) -> tuple[torch.Te
     return features.unflatten(0, (batch, steps)), maps.unflatten(0, (batch, steps))
 
 
+def encode_audio(audio_net: AudioNet, waveform: torch.Tensor, steps: int) -> torch.Tensor:
+    """Waveform `(B, L)` in [-1, 1] -> per-segment audio features `(B, T, C)`, one per window."""
+    windows = segment_waveform(waveform, steps)
+    return audio_net(windows.flatten(0, 1)).unflatten(0, windows.shape[:2])
+
+
 def audio_guided_attention(audio: torch.Tensor, maps: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """w_i = softmax_i(scale * f_a^T f_v^i) over each frame's cells; returns (f_v^att `(B, T, C)`,
-    w `(B, T, h, w)`). audio `(B, C)`, maps `(B, T, C, h, w)`. The paper's scale is 1; with ReLU
-    features the raw dot products are large and the softmax starts out nearly one-hot, passing
-    little gradient to other cells, so a trained model may use 1/sqrt(C) as attention layers do.
+    """w_i = softmax_i(scale * f_a^T f_v^i) over each frame's cells, with each segment's own audio;
+    returns (f_v^att `(B, T, C)`, w `(B, T, h, w)`). audio `(B, T, C)` (or `(B, C)` for every
+    frame), maps `(B, T, C, h, w)`. The paper's scale is 1; with ReLU features the raw dot
+    products are large and the softmax starts out nearly one-hot, passing little gradient to
+    other cells, so a trained model may use 1/sqrt(C) as attention layers do.
     """
-    cells = maps.flatten(3)  # (B, T, C, h*w)
-    weights = torch.softmax(scale * torch.einsum("bc,btcn->btn", audio, cells), dim=-1)
-    attended = torch.einsum("btn,btcn->btc", weights, cells)
-    return attended, weights.unflatten(2, maps.shape[3:])
+    if audio.dim() == 2:
+        audio = audio[:, None].expand(-1, maps.shape[1], -1)
+    return attend(scale * torch.einsum("btc,btcn->btn", audio, maps.flatten(3)).unflatten(2, maps.shape[3:]), maps)
+
+
+def attend(scores: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax of cell scores `(B, T, h, w)` over each frame's cells, and the weighted sum of the
+    cells `(B, T, C, h, w)`: returns (attended `(B, T, C)`, weights `(B, T, h, w)`)."""
+    weights = torch.softmax(scores.flatten(2), dim=-1)
+    attended = torch.einsum("btn,btcn->btc", weights, maps.flatten(3))
+    return attended, weights.view_as(scores)
 
 
 class AVNet(nn.Module):
@@ -104,26 +133,37 @@ class AVNet(nn.Module):
         self.visual_net = VisualNet(config.width)
         self.fusion = create_fusion(config.fusion, self.audio_net.feature_dim)
         self.classifier = nn.Linear(self.fusion.out_dim, config.num_classes)
+        self.correspondence = None
+        if config.correspondence:
+            self.correspondence = CellCorrespondence(self.audio_net.feature_dim, self.visual_net.feature_dim,
+                                                     config.correspondence_dim, config.temperature)
 
     def forward(self, waveform: torch.Tensor, frames: torch.Tensor) -> AVOutput:
         """waveform `(B, L)` in [-1, 1], frames `(B, T, 3, H, W)` in [0, 1] -> `AVOutput`."""
-        audio = self.audio_net(waveform)
+        _check_frames(frames)
+        audio = encode_audio(self.audio_net, waveform, frames.shape[1])
         frame_features, maps = encode_frames(self.visual_net, frames)
-        attention = None
-        if self.config.attention:
+        attention = audio_embedding = cell_embedding = None
+        if self.correspondence is not None:
+            audio_embedding, cell_embedding = self.correspondence(audio, maps)
+        if self.config.attention and self.correspondence is not None:
+            scores = cell_similarity(audio_embedding, cell_embedding) / self.config.temperature
+            frame_features, attention = attend(scores, maps)
+        elif self.config.attention:
             frame_features, attention = audio_guided_attention(audio, maps, self.config.attention_scale)
-        visual = frame_features.mean(dim=1)
-        fused, logits = self.head(self._fusion_audio(audio), visual)
+        fused, logits = self.head(self._fusion_audio(audio), frame_features)
         return AVOutput(
             logits=logits,
             fused=fused,
-            audio=audio,
-            visual=visual,
+            audio=audio.mean(dim=1),
+            visual=frame_features.mean(dim=1),
             visual_frames=frame_features,
             visual_map=maps,
             attention=attention,
+            audio_segments=audio,
+            audio_embedding=audio_embedding,
+            cell_embedding=cell_embedding,
         )
-
 
     def _fusion_audio(self, audio: torch.Tensor) -> torch.Tensor:
         """In training, hide f_a from the fusion for a random `audio_dropout` share of clips, so
@@ -131,13 +171,16 @@ class AVNet(nn.Module):
         region the audio attended to (the fusion dropout of the ICLR 2025 paper's curriculum)."""
         if not self.training or self.config.audio_dropout <= 0:
             return audio
-        keep = torch.rand(len(audio), 1, device=audio.device) >= self.config.audio_dropout
+        keep = torch.rand(len(audio), *[1] * (audio.dim() - 1), device=audio.device) >= self.config.audio_dropout
         return audio * keep.to(audio.dtype)
 
     def head(self, audio: torch.Tensor, visual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Fusion + classifier on features `(B, d)` each -> (fused `(B, D)`, logits `(B, K)`);
-        feature-space defenses (ExFMem) call it with denoised features."""
+        """Fusion + classifier on features `(B, d)` or per segment `(B, T, d)` each -> (fused
+        `(B, D)`, the segment fusions averaged, logits `(B, K)`); feature-space defenses
+        (ExFMem) call it with denoised features."""
         fused = self.fusion(audio, visual)
+        if fused.dim() == 3:
+            fused = fused.mean(dim=1)
         return fused, self.classifier(fused)
 
 
@@ -152,8 +195,10 @@ class AudioOnlyNet(nn.Module):
         self.classifier = nn.Linear(self.audio_net.feature_dim, config.num_classes)
 
     def forward(self, waveform: torch.Tensor, frames: torch.Tensor | None = None) -> AVOutput:
-        audio = self.audio_net(waveform)
-        return AVOutput(logits=self.classifier(audio), fused=audio, audio=audio)
+        """waveform `(B, L)` in [-1, 1]; frames `(B, T, 3, H, W)` only set T (1 without frames)."""
+        segments = encode_audio(self.audio_net, waveform, 1 if frames is None else frames.shape[1])
+        audio = segments.mean(dim=1)
+        return AVOutput(logits=self.classifier(audio), fused=audio, audio=audio, audio_segments=segments)
 
 
 class VisualOnlyNet(nn.Module):

@@ -10,6 +10,10 @@ accuracy on val / test / test-heldout, robust accuracy under PGD-10 at the paper
 modalities; the per-clip worst case over the objectives the model's defense lists), and the
 pointing game for models with both modalities. The cards record where and how long each
 model trained. `--measure NAME ...` re-measures cards without retraining.
+
+A build survives any stop: a model whose run folder holds a finished run of the same recipe
+is not trained again (only exported if its card is missing or stale), and an unfinished run
+of the same recipe resumes from its last epoch. `--fresh` discards the runs and starts over.
 """
 
 from __future__ import annotations
@@ -115,6 +119,61 @@ def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, 
     return metrics, details
 
 
+def synth_config(config: TrainConfig) -> SynthConfig:
+    """The clip format a recipe trains and is measured on."""
+    return SynthConfig(frames=config.frames, size=config.size)
+
+
+def prepare_data(config: TrainConfig, log=print) -> dict:
+    """Make sure a recipe's data exists (AV-Synth: the bank and every split in its clip format)
+    and return what its card records about it."""
+    if config.dataset != "av-synth":
+        return {"dataset": config.dataset, "shards": config.shards, "frames": config.frames, "size": config.size}
+    synth = synth_config(config)
+    ensure_data(synth, log=log)
+    return {"dataset": "AV-Synth", "generator": GENERATOR_VERSION, "bank_version": BANK_VERSION,
+            "bank_manifest_sha256": load_bank().index["manifest_sha256"], "seed": 0,
+            "clips_per_class": {"train": 400, "val": 50, "test": 100, "test-heldout": 100},
+            "frames": synth.frames, "size": synth.size}
+
+
+def data_splits(name: str) -> dict[str, ShardDataset]:
+    """The cached splits in the clip format of a shipped entry's card (generated if missing)."""
+    data = json.loads((CHECKPOINTS / f"{name}.json").read_text())["data"]
+    return ensure_data(SynthConfig(frames=data["frames"], size=data["size"]))
+
+
+def _recipe_of(run_dir: Path) -> dict | None:
+    state = run_dir / "state.json"
+    return json.loads(state.read_text()) if state.is_file() else None
+
+
+def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) -> Path:
+    """Train (or resume) one recipe and export it; a finished run of the same recipe is only
+    exported again when the shipped card is missing or came from another run."""
+    import dataclasses
+
+    run_dir = RUNS / config.name
+    recipe = json.loads(json.dumps(dataclasses.asdict(config)))
+    state = _recipe_of(run_dir)
+    if state is not None and (fresh or state["config"] != recipe):
+        log(f"{config.name}: discarding the earlier run ({'--fresh' if fresh else 'its recipe changed'})")
+        for stale in run_dir.iterdir():
+            stale.unlink()
+        state = None
+    card_path = CHECKPOINTS / f"{config.name}.json"
+    data = prepare_data(config, log)
+    if state is not None and state["run"]["epoch"] >= config.epochs:
+        training = json.loads(card_path.read_text()).get("training", {}) if card_path.is_file() else {}
+        if training.get("recipe") == state["config"] and training.get("history") == state["run"]["history"]:
+            log(f"{config.name}: finished and shipped, nothing to do")
+            return card_path
+        return export_run(config, run_dir, data, None)
+    begin = time.perf_counter()
+    train(config, run_dir, device, resume=state is not None, log=log)
+    return export_run(config, run_dir, data, time.perf_counter() - begin)
+
+
 def _card(name: str, description: str, config: dict, classes: list[str], weights: dict, training: dict,
           data: dict, **extra) -> dict:
     return {"format": CARD_FORMAT, "name": name, "description": description, "config": config, "classes": classes,
@@ -199,7 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m avdemo.training.build_zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=None, help="retrain and re-measure only these (and their wrappers)")
-    parser.add_argument("--reuse-runs", action="store_true", help="export finished runs instead of retraining")
+    parser.add_argument("--fresh", action="store_true", help="discard earlier runs of the recipes built and train anew")
     parser.add_argument("--measure", nargs="+", default=None, metavar="NAME",
                         help="only re-measure these shipped entries' cards (no training; first writes the cards of "
                              "registered wrapper defenses whose memory file exists)")
@@ -209,52 +268,37 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     CHECKPOINTS.mkdir(exist_ok=True)
     started = time.perf_counter()
-    synth = SynthConfig()
     if args.measure:
         for entry, defense in wrapper_entries().items():  # a new wrapper of an existing memory needs no training
             if not (CHECKPOINTS / f"{entry}.json").is_file() and (CHECKPOINTS / f"{defense.wraps}.exfmem.safetensors").is_file():
                 export_wrapper(defense, None, args.device)
-        remeasure(args.measure, ensure_data(synth, splits=("val", "test", "test-heldout")), args.device, args.robust_only)
+        remeasure(args.measure, args.device, args.robust_only)
         return
-    splits = ensure_data(synth)
-    bank_index = load_bank().index
-    data = {"dataset": "AV-Synth", "generator": GENERATOR_VERSION, "bank_version": BANK_VERSION,
-            "bank_manifest_sha256": bank_index["manifest_sha256"], "seed": 0,
-            "clips_per_class": {"train": 400, "val": 50, "test": 100, "test-heldout": 100},
-            "frames": synth.frames, "size": synth.size}
     changed = []
     for name, config in recipes().items():
-        run_dir = RUNS / name
-        state = run_dir / "state.json"
-        finished = state.is_file() and json.loads(state.read_text())["run"]["epoch"] >= config.epochs
         wanted = args.only is None or name in args.only
-        if wanted and not (args.reuse_runs and finished):
-            begin = time.perf_counter()
-            if run_dir.exists():
-                for stale in run_dir.iterdir():
-                    stale.unlink()
-            train(config, run_dir, args.device)
-            export_run(config, run_dir, data, time.perf_counter() - begin)
-        elif not (CHECKPOINTS / f"{name}.json").is_file():
-            export_run(config, run_dir, data, None)
         if wanted:
+            build_model_entry(config, args.fresh, args.device)
             changed.append(name)
     for entry, defense in wrapper_entries().items():
         if defense.wraps in changed or not (CHECKPOINTS / f"{entry}.json").is_file():
-            export_wrapper(defense, splits["train"] if defense.wraps in changed else None, args.device)
+            train_split = data_splits(defense.wraps)["train"] if defense.wraps in changed else None
+            export_wrapper(defense, train_split, args.device)
             changed.append(entry)
-    remeasure(changed, splits, args.device)
+    remeasure(changed, args.device)
     size = sum(p.stat().st_size for p in CHECKPOINTS.glob("*.safetensors"))
     print(f"zoo built in {(time.perf_counter() - started) / 60:.1f} min; checkpoints/ holds {size / 2**20:.1f} MiB of weights")
 
 
-def remeasure(names: list[str], splits: dict[str, ShardDataset], device: str, robust_only: bool = False) -> None:
-    """Measure shipped entries again and rewrite their cards' metrics and t-SNE embeddings
-    (with `robust_only`, only the robust accuracy of cards that already have clean metrics)."""
+def remeasure(names: list[str], device: str, robust_only: bool = False) -> None:
+    """Measure shipped entries again, each on the splits of its own clip format, and rewrite
+    their cards' metrics and t-SNE embeddings (with `robust_only`, only the robust accuracy of
+    cards that already have clean metrics)."""
     print("measuring the shipped models ...")
     for name in names:
         path = CHECKPOINTS / f"{name}.json"
         card = json.loads(path.read_text())
+        splits = data_splits(name)
         keep = {k: v for k, v in card.get("metrics", {}).items() if "robust" not in k} if robust_only else None
         card["metrics"], card["robustness"] = measure(name, splits, device, clean=keep or None)
         if not keep:

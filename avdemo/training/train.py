@@ -32,7 +32,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 
 from ..defenses import create_term
 from ..models import architecture_config, build_model
-from ..paths import RUNS
+from ..models.correspondence import contrastive_localization_loss
+from ..models.segments import segment_waveform
+from ..paths import ROOT, RUNS
 
 
 
@@ -47,9 +49,13 @@ class TrainConfig:
     width: float = 0.25
     attention_scale: float = 1.0
     audio_dropout: float = 0.0
+    correspondence: bool = False  # cell-level audio-visual embeddings (the localization map)
+    correspondence_weight: float = 0.0  # weight of their multiple-instance contrastive loss
+    temperature: float = 0.07
     dataset: str = "av-synth"  # "av-synth", or "shards": a folder with train/ and val/ shards
     shards: str | None = None
     frames: int = 1
+    segment_training: bool = False  # feed one random segment (frame + its audio window) per clip
     size: int = 224
     train_per_class: int = 400
     data_seed: int = 0
@@ -66,6 +72,7 @@ class TrainConfig:
     gamma: float = 0.1
     gain: tuple[float, float] = (0.5, 1.5)
     flip: bool = True
+    color_jitter: float = 0.0  # brightness, contrast and saturation factors in [1 - j, 1 + j]
     defense: str | None = None  # the key of a registered defense with a training term (avdemo.defenses)
     defense_weight: float = 1.0
     seed: int = 1234
@@ -101,17 +108,21 @@ class RunState:
 
 class TrainingObjective(nn.Module):
     """Model plus its defense term in one module, so DDP synchronises the defense's own
-    parameters (PCL's centres) too. Returns the mean loss and the logits."""
+    parameters (PCL's centres) too, plus the weakly supervised localization loss where the
+    model has a cell-level correspondence. Returns the mean loss and the logits."""
 
-    def __init__(self, model: nn.Module, term: nn.Module | None):
+    def __init__(self, model: nn.Module, term: nn.Module | None, correspondence_weight: float = 0.0):
         super().__init__()
-        self.model, self.term = model, term
+        self.model, self.term, self.correspondence_weight = model, term, correspondence_weight
 
     def forward(self, waveform, frames, labels):
         output = self.model(waveform, frames)
         loss = F.cross_entropy(output.logits, labels, reduction="none")
         if self.term is not None:
             loss = loss + self.term(output, labels)
+        if self.correspondence_weight and output.cell_embedding is not None:
+            loss = loss + self.correspondence_weight * contrastive_localization_loss(
+                output.audio_embedding, output.cell_embedding, labels, self.model.config.temperature)
         return loss.mean(), output.logits
 
 
@@ -123,8 +134,11 @@ def defense_term(config: TrainConfig, model: nn.Module) -> nn.Module | None:
 
 
 def _weights_of(reference: str) -> dict[str, torch.Tensor]:
-    """Weights from a run folder (its best checkpoint), a .safetensors file, or a zoo model name."""
+    """Weights from a run folder (its best checkpoint), a .safetensors file (relative paths from
+    the repository root), or a zoo model name."""
     path = Path(reference)
+    if not path.is_absolute() and (ROOT / path).exists():
+        path = ROOT / path
     if path.is_dir():
         return load_file(str(path / "best.safetensors"))
     if path.suffix == ".safetensors":
@@ -137,7 +151,10 @@ def _weights_of(reference: str) -> dict[str, torch.Tensor]:
 
 def model_options(config: TrainConfig) -> dict:
     """The recipe's settings that belong to the network's config (and so to its card)."""
-    return {"attention_scale": config.attention_scale, "audio_dropout": config.audio_dropout}
+    options = {"attention_scale": config.attention_scale, "audio_dropout": config.audio_dropout}
+    if config.correspondence:
+        options.update(correspondence=True, temperature=config.temperature)
+    return options
 
 
 def build_for_training(config: TrainConfig, num_classes: int) -> nn.Module:
@@ -185,7 +202,9 @@ def datasets(config: TrainConfig) -> tuple[Dataset, Dataset, list[str]]:
 
 def augment(waveform: torch.Tensor, frames: torch.Tensor, config: TrainConfig, generator: torch.Generator):
     """The reference's training augmentation: waveform `(B, L)` times a gain in `config.gain`
-    (clipped to [-1, 1]); frames `(B, T, 3, H, W)` flipped left-right for half the clips."""
+    (clipped to [-1, 1]); frames `(B, T, 3, H, W)` in [0, 1] flipped left-right for half the
+    clips; with `color_jitter` j, each clip's brightness, contrast and saturation scaled by
+    factors in [1 - j, 1 + j] (drawn styles and photos differ in all three)."""
     batch = len(waveform)
     low, high = config.gain
     gains = low + (high - low) * torch.rand(batch, 1, generator=generator)
@@ -193,7 +212,25 @@ def augment(waveform: torch.Tensor, frames: torch.Tensor, config: TrainConfig, g
     if config.flip:
         flip = torch.rand(batch, generator=generator) < 0.5
         frames = torch.where(flip.view(-1, 1, 1, 1, 1), frames.flip(-1), frames)
+    if config.color_jitter > 0:
+        def factor():
+            return 1 + config.color_jitter * (2 * torch.rand(batch, 1, 1, 1, 1, generator=generator) - 1)
+
+        frames = frames * factor()
+        mean = frames.mean(dim=(2, 3, 4), keepdim=True)
+        frames = mean + (frames - mean) * factor()
+        grey = frames.mean(dim=2, keepdim=True)
+        frames = (grey + (frames - grey) * factor()).clamp(0, 1)
     return waveform, frames
+
+
+def one_segment(waveform: torch.Tensor, frames: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One random segment per clip, so training costs what T = 1 costs: waveform `(B, L)` and
+    frames `(B, T, 3, H, W)` -> the chosen window `(B, W)` and its frame `(B, 1, 3, H, W)`."""
+    batch, steps = frames.shape[:2]
+    chosen = torch.randint(steps, (batch,), generator=generator)
+    rows = torch.arange(batch)
+    return segment_waveform(waveform, steps)[rows, chosen], frames[rows, chosen].unsqueeze(1)
 
 
 def checkpoint_tensors(model: nn.Module, term: nn.Module | None) -> dict[str, torch.Tensor]:
@@ -258,7 +295,7 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
     train_set, val_set, classes = datasets(config)
     model = build_for_training(config, len(classes)).to(target)
     term = defense_term(config, model)
-    objective = TrainingObjective(model, term).to(target)
+    objective = TrainingObjective(model, term, config.correspondence_weight).to(target)
     groups = [
         {"params": [p for n, p in model.named_parameters() if n.startswith("audio_net.")], "lr": config.lr_audio},
         {"params": [p for n, p in model.named_parameters() if n.startswith("visual_net.")], "lr": config.lr_visual},
@@ -304,6 +341,8 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
             if max_steps is not None and step >= max_steps:
                 break
             waveform, frames = augment(batch["waveform"], batch["frames"], config, generator)
+            if config.segment_training:
+                waveform, frames = one_segment(waveform, frames, generator)
             waveform, frames, labels = waveform.to(target), frames.to(target), batch["label"].to(target)
             with autocast:
                 loss, logits = trainer(waveform, frames, labels)

@@ -1,0 +1,99 @@
+"""The zoo build survives a kill: it resumes the model at its last finished epoch, does not
+train a finished model again, and starts over when the recipe changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from avdemo.data.shards import ClipRecord, write_split
+from avdemo.training import build_zoo
+from avdemo.training.train import TrainConfig
+
+from toy_task import NUM_CLASSES, toy_batch
+
+ROOT = Path(__file__).resolve().parents[1]
+EPOCHS = 4
+
+
+@pytest.fixture()
+def toy_zoo(tmp_path, monkeypatch):
+    for split, count, seed in (("train", 96, 1), ("val", 16, 2)):
+        waveform, frames, labels = toy_batch(count, seed=seed, frames_per_clip=2)
+        waveform = waveform.repeat(1, 2)  # two segments of 4096 samples, the audio net's minimum
+        pixels = (frames.permute(0, 1, 3, 4, 2) * 255).round().to(torch.uint8).numpy()
+        records = [ClipRecord(pixels[i], waveform[i].numpy(), int(labels[i])) for i in range(count)]
+        write_split(tmp_path / "shards" / split, records, [f"c{k}" for k in range(NUM_CLASSES)], source={"toy": True})
+    monkeypatch.setattr(build_zoo, "RUNS", tmp_path / "runs")
+    monkeypatch.setattr(build_zoo, "CHECKPOINTS", tmp_path / "checkpoints")
+    (tmp_path / "checkpoints").mkdir()
+    return tmp_path
+
+
+def _recipe(root: Path, **changes) -> dict:
+    return {"name": "tiny", "architecture": "av-attention", "width": 1 / 16, "dataset": "shards",
+            "shards": str(root / "shards"), "frames": 2, "segment_training": True, "correspondence": True,
+            "correspondence_weight": 1.0, "epochs": EPOCHS, "batch_size": 8, "eval_batch_size": 16, **changes}
+
+
+def _state(root: Path) -> dict | None:
+    path = root / "runs" / "tiny" / "state.json"
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _start_build(root: Path) -> subprocess.Popen:
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from avdemo.training import build_zoo
+        from avdemo.training.train import TrainConfig
+        build_zoo.RUNS = Path({str(root / 'runs')!r})
+        build_zoo.CHECKPOINTS = Path({str(root / 'checkpoints')!r})
+        build_zoo.build_model_entry(TrainConfig(**{_recipe(root)!r}), fresh=False, device="cpu", log=lambda *_: None)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-c", script], env=env, cwd=root)
+
+
+def test_a_killed_build_resumes_at_its_last_epoch_and_then_has_nothing_to_do(toy_zoo):
+    process = _start_build(toy_zoo)
+    deadline = time.monotonic() + 120
+    while (_state(toy_zoo) or {}).get("run", {}).get("epoch", 0) < 1:
+        assert process.poll() is None, "the build ended before its first epoch was saved"
+        assert time.monotonic() < deadline, "no epoch finished within 2 minutes"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = _state(toy_zoo)
+    stopped_at = killed["run"]["epoch"]
+    assert 1 <= stopped_at < EPOCHS, "the kill came too late to test resuming"
+    assert not (toy_zoo / "checkpoints" / "tiny.json").exists()
+
+    messages: list[str] = []
+    build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo)), fresh=False, device="cpu", log=messages.append)
+    resumed = _state(toy_zoo)
+    assert f"resuming tiny at epoch {stopped_at}" in messages
+    assert resumed["run"]["epoch"] == EPOCHS
+    assert resumed["run"]["history"][:stopped_at] == killed["run"]["history"]
+    card = json.loads((toy_zoo / "checkpoints" / "tiny.json").read_text())
+    assert card["training"]["epochs"] == EPOCHS and card["config"]["correspondence"] is True
+
+    messages.clear()
+    build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo)), fresh=False, device="cpu", log=messages.append)
+    assert messages == ["tiny: finished and shipped, nothing to do"]
+
+    messages.clear()
+    build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo, epochs=1)), fresh=False, device="cpu", log=messages.append)
+    assert messages[0] == "tiny: discarding the earlier run (its recipe changed)"
+    assert _state(toy_zoo)["run"]["epoch"] == 1
