@@ -34,6 +34,23 @@ def _sprite_svg(path: Path, colour) -> None:
     )
 
 
+def _other_sprite_kinds(folder: Path, colour) -> list[dict]:
+    """A WebP with alpha, an Iconify icon and a drawing on white (a disc: its small white centre stays opaque)."""
+    image = np.zeros((50, 80, 4), np.uint8)
+    image[10:40, 10:70] = (*colour[::-1], 255)
+    cv2.imwrite(str(folder / "cello-w.webp"), image, [cv2.IMWRITE_WEBP_QUALITY, 101])
+    r, g, b = colour
+    (folder / "icons.json").write_text(json.dumps({"prefix": "fake", "width": 32, "height": 32, "icons": {
+        "cello": {"body": f'<rect x="4" y="8" width="24" height="16" fill="rgb({r},{g},{b})"/>'}}}))
+    drawing = np.full((100, 100, 3), 255, np.uint8)
+    cv2.circle(drawing, (50, 50), 30, colour[::-1], -1)
+    cv2.circle(drawing, (50, 50), 5, (255, 255, 255), -1)
+    cv2.imwrite(str(folder / "cello-j.jpg"), drawing)
+    return [_entry("cello-w", "sprites/cello-w.webp", "train", kind="webp"),
+            _entry("cello-i", "sprites/icons.json", "train", kind="iconify", member="cello"),
+            _entry("cello-j", "sprites/cello-j.jpg", "train", kind="jpg-white")]
+
+
 def _wav(path: Path, samples: np.ndarray, rate: int = 22050) -> None:
     with wave.open(str(path), "wb") as handle:
         handle.setnchannels(1)
@@ -67,6 +84,8 @@ def make_tiny_bank(root: Path) -> Path:
         if name == "violin":
             _sprite_svg(package / "sprites" / "violin-c.svg", COLOURS[name])
             sprites.append(_entry("violin-c", "sprites/violin-c.svg", "train", kind="svg"))
+        if name == "cello":
+            sprites += _other_sprite_kinds(package / "sprites", COLOURS[name])
         _wav(package / "sounds" / f"{name}-1.wav", _tone(FREQUENCIES[name], 1.0))
         _wav(package / "sounds" / f"{name}-2.wav", _tone(FREQUENCIES[name] * 1.1, 0.7))
         recordings = [_entry(f"{name}-rec1", f"sounds/{name}-1.wav", "train", trim=None),

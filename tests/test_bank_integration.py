@@ -30,8 +30,16 @@ def test_real_bank_follows_the_manifest_within_budget(real_bank):
     for label, spec in manifest["classes"].items():
         assert sum(len(bank.sprites[r][label]) for r in ("train", "heldout")) == len(spec["sprites"])
         assert sum(len(bank.recordings[r][label]) for r in ("train", "heldout")) == len(spec["recordings"])
-        if spec.get("gm_program") is not None:
+        if spec.get("gm_program") is not None:  # a soundfont with a classes list renders only those
+            fonts = [f for f in manifest["soundfonts"] if label in f.get("classes", [label])]
+            for role in ("train", "heldout"):
+                assert [n.soundfont for n in bank.notes[role][label]] == [f["id"] for f in fonts if f["role"] == role]
             assert bank.notes["train"][label] and bank.notes["heldout"][label]
+        if len(spec["sprites"]) > 1:
+            assert bank.sprites["heldout"][label] and bank.sprites["train"][label], label
+    kinds = {item["kind"] for item in index["sprites"]}
+    assert kinds == {"png", "webp", "svg", "iconify", "emoji", "jpg-white"}
+    assert {item["package"] for item in index["recordings"]} >= {"0ad-data", "tuxpaint-stamps-default", "gcompris-qt-data"}
     for role in ("train", "heldout"):
         for sprites in bank.sprites[role].values():
             for sprite in sprites:

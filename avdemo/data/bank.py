@@ -1,5 +1,5 @@
 """The AV-Synth asset bank: the curated sprites, photos, recordings, notes and noise beds that
-clips are composed from, built once from Debian packages and loaded by the generator.
+clips are composed from, built once from Debian and npm packages and loaded by the generator.
 
 `build_bank` follows `manifest.json` (checked in: every source file, its license and
 attribution, and whether it is "train" material or "heldout", reserved for the held-out
@@ -8,7 +8,8 @@ test) and writes a compact, versioned folder `<cache>/bank-v<N>/`:
     bank.json                      index: every item, its source, license and role
     sprites/<class>/<id>.png       RGBA cutouts cropped to their alpha, longer side <= 256 px
     recordings/<class>/<id>.wav    real recordings, 16-bit mono at 11025 Hz, silence trimmed
-    notes/<soundfont>/<class>.npz  General MIDI notes pre-rendered per instrument (int16)
+    notes/<soundfont>/<class>.npz  General MIDI notes pre-rendered per instrument (int16); a
+                                   soundfont with a "classes" list renders only those
     backgrounds/<id>.jpg           photos, shorter side 288 px
     noise/<id>.wav                 noise beds, 16-bit mono at 11025 Hz
 
@@ -22,8 +23,10 @@ import hashlib
 import json
 import shutil
 import wave
+import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -33,7 +36,7 @@ from .. import SAMPLE_RATE
 from ..media import read_audio
 from .cache import cache_dir
 
-BANK_VERSION = 1
+BANK_VERSION = 2
 MANIFEST = Path(__file__).with_name("manifest.json")
 ROLES = ("train", "heldout")
 SPRITE_MAX_SIDE = 256
@@ -57,13 +60,21 @@ def default_bank_dir() -> Path:
 # Reading sources
 
 
+@lru_cache(maxsize=4)
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    """Opening a zip reads its whole directory (0 A.D.'s public.zip lists 36k files): do it once."""
+    return zipfile.ZipFile(path)
+
+
 def _source_bytes(entry: dict, package_roots: dict[str, Path]) -> bytes:
-    """The raw bytes of a manifest entry: a file in an extracted package, or a member of an .rcc."""
+    """The raw bytes of a manifest entry: a file in an extracted package, or a member of an .rcc or .zip."""
     path = package_roots[entry["package"]] / entry["path"]
     if entry.get("member") and path.suffix == ".rcc":
         from .rcc import read_rcc
 
         return read_rcc(path, entry["member"])
+    if entry.get("member") and path.suffix == ".zip":
+        return _open_zip(path).read(entry["member"])
     return path.read_bytes()
 
 
@@ -82,8 +93,40 @@ def _limit_side(image: np.ndarray, longest: int) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
+def iconify_svg(icon_set: dict, name: str) -> bytes:
+    """One icon of an Iconify JSON set (`icons.json`) as a standalone SVG document.
+
+    Iconify stores only each icon's inner `body`; its size is the icon's own `width`/`height`,
+    else the set's (Iconify's default is 16), and `left`/`top` shift the view box.
+    """
+    if name not in icon_set.get("icons", {}):
+        raise KeyError(f"icon {name!r} is not in the Iconify set {icon_set.get('prefix', '?')!r}")
+    icon = icon_set["icons"][name]
+    width = icon.get("width", icon_set.get("width", 16))
+    height = icon.get("height", icon_set.get("height", 16))
+    box = f"{icon.get('left', 0)} {icon.get('top', 0)} {width} {height}"
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+            f'width="{width}" height="{height}" viewBox="{box}">{icon["body"]}</svg>').encode()
+
+
+def cut_out_white(bgr: np.ndarray, tolerance: int = 24) -> np.ndarray:
+    """An RGBA cutout of a drawing on a near-white background: the white connected to the image
+    border becomes transparent, so white inside the figure (wool, eyes) stays opaque."""
+    near_white = np.pad((bgr.min(axis=2) >= 255 - tolerance).astype(np.uint8), 1, constant_values=1)
+    cv2.floodFill(near_white, None, (0, 0), 2)  # the 1-pixel white frame joins all border white
+    background = near_white[1:-1, 1:-1] == 2
+    alpha = np.where(background, 0, 255).astype(np.uint8)
+    alpha = cv2.GaussianBlur(cv2.erode(alpha, np.ones((3, 3), np.uint8)), (3, 3), 0)
+    return np.dstack([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), alpha])
+
+
 def render_sprite(entry: dict, package_roots: dict[str, Path]) -> np.ndarray:
-    """A manifest sprite as an RGBA uint8 cutout `(h, w, 4)`, cropped to its alpha, longer side <= 256."""
+    """A manifest sprite as an RGBA uint8 cutout `(h, w, 4)`, cropped to its alpha, longer side <= 256.
+
+    Kinds: "png"/"webp" (images with alpha), "svg", "iconify" (an icon named by `member` in an
+    Iconify `icons.json`), "emoji" (a glyph of the Noto colour font) and "jpg-white" (a drawing
+    on a white background, cut out by `cut_out_white`).
+    """
     kind = entry["kind"]
     if kind == "emoji":
         from PIL import Image, ImageDraw, ImageFont
@@ -92,9 +135,18 @@ def render_sprite(entry: dict, package_roots: dict[str, Path]) -> np.ndarray:
         canvas = Image.new("RGBA", (180, 180))
         ImageDraw.Draw(canvas).text((20, 20), entry["member"], font=font, embedded_color=True)
         rgba = np.array(canvas)
-    else:
-        data = _source_bytes(entry, package_roots)
-        if kind == "svg":
+    elif kind == "jpg-white":
+        bgr = cv2.imdecode(np.frombuffer(_source_bytes(entry, package_roots), np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"sprite {entry['id']} is not a readable image")
+        rgba = cut_out_white(bgr)
+    elif kind in ("png", "webp", "svg", "iconify"):
+        if kind == "iconify":
+            icon_set = _icon_set(package_roots[entry["package"]] / entry["path"])
+            data = iconify_svg(icon_set, entry["member"])
+        else:
+            data = _source_bytes(entry, package_roots)
+        if kind in ("svg", "iconify"):
             import cairosvg
 
             data = cairosvg.svg2png(bytestring=data, output_width=2 * SPRITE_MAX_SIDE)
@@ -104,7 +156,15 @@ def render_sprite(entry: dict, package_roots: dict[str, Path]) -> np.ndarray:
         if decoded.dtype != np.uint8:
             decoded = (decoded / 257).astype(np.uint8)
         rgba = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA)
+    else:
+        raise ValueError(f"sprite {entry['id']} has an unknown kind {kind!r}")
     return _limit_side(_crop_to_alpha(rgba), SPRITE_MAX_SIDE)
+
+
+@lru_cache(maxsize=4)
+def _icon_set(path: Path) -> dict:
+    """A parsed Iconify `icons.json` (megabytes of SVG for thousands of icons: parse it once per build)."""
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _trim_silence(samples: np.ndarray, threshold: float = 0.02) -> np.ndarray:
@@ -175,6 +235,29 @@ def _record(entry: dict, file: Path, **extra) -> dict:
     return {**{k: entry[k] for k in keys if entry.get(k) is not None}, "file": str(file), **extra}
 
 
+def _entries(manifest: dict) -> list[dict]:
+    entries = manifest.get("soundfonts", []) + manifest["backgrounds"] + manifest["noise"]
+    for spec in manifest["classes"].values():
+        entries += spec["sprites"] + spec["recordings"]
+    return entries
+
+
+def fetch_sources(manifest: dict) -> dict[str, Path]:
+    """Fetch the manifest's packages: Debian ones whole, or only the files the manifest names
+    where a package says `"partial": true`; npm ones (`"registry": "npm"`) always partially."""
+    from .debian import fetch_packages
+    from .npm import fetch_npm_packages
+
+    needed = defaultdict(set)
+    for entry in _entries(manifest):
+        needed[entry["package"]].add(entry["path"])
+    packages = manifest["packages"]
+    npm = {name: spec for name, spec in packages.items() if spec.get("registry") == "npm"}
+    debian = sorted(set(packages) - set(npm))
+    partial = {name: sorted(needed[name] | {packages[name]["copyright"]}) for name in debian if packages[name].get("partial")}
+    return {**fetch_packages(debian, only=partial), **fetch_npm_packages(npm, {name: sorted(needed[name]) for name in npm})}
+
+
 def build_bank(
     manifest_path: Path = MANIFEST,
     out: Path | None = None,
@@ -184,14 +267,12 @@ def build_bank(
     """Build the bank described by a manifest into `out` (default: the versioned cache folder).
 
     `package_roots` maps package names to extracted folders; by default the packages are
-    fetched from Debian (see `debian.fetch_packages`). Returns the bank folder.
+    fetched from Debian and npm (see `fetch_sources`). Returns the bank folder.
     """
     manifest = json.loads(Path(manifest_path).read_text())
     out = Path(out) if out is not None else default_bank_dir()
     if package_roots is None:
-        from .debian import fetch_packages
-
-        package_roots = fetch_packages(sorted(manifest["packages"]))
+        package_roots = fetch_sources(manifest)
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -212,7 +293,7 @@ def build_bank(
     for font in manifest.get("soundfonts", []):
         path = package_roots[font["package"]] / font["path"]
         for label, spec in manifest["classes"].items():
-            if spec.get("gm_program") is None:
+            if spec.get("gm_program") is None or label not in font.get("classes", [label]):
                 continue
             low, high = spec["note_range"]
             pitches = list(range(low, high + 1))
