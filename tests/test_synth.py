@@ -109,7 +109,7 @@ def test_sounding_object_moves_with_loudness(bank):
 
 
 def test_noise_bed_sits_at_the_planned_snr(bank):
-    plan = with_changes(plan_clip(bank, "train", 1), snr_db=6.0, peak=0.3)
+    plan = with_changes(plan_clip(bank, "val", 1), snr_db=6.0, peak=0.3)  # val: no augmentation on top
     mixture, source = render_sound(plan, NUM_SAMPLES)
     measured = 20 * np.log10(np.linalg.norm(source) / np.linalg.norm(mixture - source))
     assert measured == pytest.approx(6.0, abs=0.1)
@@ -166,3 +166,13 @@ def test_shards_roundtrip_keeps_ground_truth(bank, tmp_path):
         assert torch.equal(sample["frames"], torch.from_numpy(record.frames).permute(0, 3, 1, 2).float() / 255)
         torch.testing.assert_close(sample["box"], torch.from_numpy(record.box))
         torch.testing.assert_close(sample["distractor_box"], torch.from_numpy(record.distractor_box), equal_nan=True)
+
+
+def test_only_training_clips_are_augmented_toward_real_recordings(bank):
+    plans = {split: plan_clip(bank, split, 3) for split in ("train", "val", "test", "test-heldout")}
+    assert [split for split, plan in plans.items() if plan.augment_audio] == ["train"]
+    plain = with_changes(plans["train"], augment_audio=False)
+    augmented, source = render_sound(plans["train"], NUM_SAMPLES)
+    unaugmented, same_source = render_sound(plain, NUM_SAMPLES)
+    assert not np.allclose(augmented, unaugmented)
+    assert np.abs(augmented).max() <= 1.0

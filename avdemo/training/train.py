@@ -248,14 +248,16 @@ def _hardware(device: torch.device, world: int) -> str:
     return f"{platform.machine()} CPU, {os.cpu_count()} cores, {world} process(es), torch {torch.__version__}"
 
 
-def _flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+def flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list]:
+    """An optimizer's state as safetensors-ready tensors (`optimizer.<param>.<key>`) plus its
+    JSON-ready param groups, so resumable runs never pickle."""
     state = optimizer.state_dict()
     tensors = {f"optimizer.{index}.{key}": value for index, entry in state["state"].items()
                for key, value in entry.items() if isinstance(value, torch.Tensor)}
     return tensors, state["param_groups"]
 
 
-def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list) -> None:
     state: dict[int, dict] = {}
     for name, value in tensors.items():
         if name.startswith("optimizer."):
@@ -309,7 +311,7 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
         saved = load_file(str(run_dir / "last.safetensors"))
         objective.load_state_dict({k: v for k, v in saved.items() if not k.startswith("optimizer.")})
         stored = json.loads((run_dir / "state.json").read_text())
-        _restore_optimizer(optimizer, saved, stored["optimizer_groups"])
+        restore_optimizer(optimizer, saved, stored["optimizer_groups"])
         state = RunState(**stored["run"])
         log(f"resuming {config.name} at epoch {state.epoch}")
     # A resumed optimizer carries each group's initial_lr, so the schedule continues from its epoch.
@@ -370,7 +372,7 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
             if val_accuracy > state.best_val:
                 state.best_val, state.best_epoch = val_accuracy, epoch + 1
                 save_file(checkpoint_tensors(model, term), str(run_dir / "best.safetensors"))
-            tensors, optimizer_groups = _flatten_optimizer(optimizer)
+            tensors, optimizer_groups = flatten_optimizer(optimizer)
             save_file({**{k: v.contiguous() for k, v in objective.state_dict().items()}, **tensors},
                       str(run_dir / "last.safetensors"))
             (run_dir / "state.json").write_text(json.dumps({
