@@ -25,7 +25,7 @@ from ..media import MediaError, clip_from_image, decode_clip, write_mp4
 from ..models import IMAGENET_STD
 from ..paths import REPORTS
 from ..zoo import describe, list_models, models_with_role
-from .analysis import NO_DEFENSE, defense_choices, run
+from .analysis import NO_DEFENSE, defense_choices, resolve_model, run
 
 MAX_UPLOAD_MB = 100
 MAX_DURATION_S = 600
@@ -79,20 +79,27 @@ def shipped_example(video: str | Path) -> Path | None:
     return None
 
 
-def load_input(video: str | None, image: str | None = None, sound: str | None = None):
-    """Decode what the person gave: a video, or a still image with an optional sound file.
-    Returns (clip, ground truth or None). Bad input raises `gr.Error` with the reason."""
+def model_frames(model: str, defense: str = NO_DEFENSE) -> int:
+    """T, the frames per clip the chosen model (with its defense) was trained and measured at."""
+    entry, _ = resolve_model(model, defense or NO_DEFENSE)
+    return int(describe(entry)["data"].get("frames", 1))
+
+
+def load_input(video: str | None, image: str | None = None, sound: str | None = None, frames: int = 1):
+    """Decode what the person gave into a clip of `frames` frames: a video, or a still image
+    with an optional sound file. Returns (clip, ground truth or None). Bad input raises
+    `gr.Error` with the reason."""
     limit = MAX_UPLOAD_MB * 2**20
     try:
         if video:
-            clip = decode_clip(video, max_bytes=limit)
+            clip = decode_clip(video, num_frames=frames, max_bytes=limit)
             if clip.info.duration > MAX_DURATION_S:
                 raise gr.Error(f"The video lasts {clip.info.duration / 60:.0f} min; the limit is {MAX_DURATION_S // 60} min.")
             example = shipped_example(video)
             truth = read_ground_truth(example, clip.frame_times, clip.frames.shape[1]) if example else None
             return clip, truth
         if image:
-            return clip_from_image(image, sound, max_bytes=limit), None
+            return clip_from_image(image, sound, num_frames=frames, max_bytes=limit), None
     except MediaError as error:
         raise gr.Error(str(error)) from error
     raise gr.Error("Choose an example, upload a video, or upload an image (with an optional sound file).")
@@ -129,7 +136,7 @@ def attack_settings(modality: str, eps_audio: float, eps_visual_255: float, step
 def run_attack(video, image, sound, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
                progress=gr.Progress()):
     """The Run button: decode, attack, measure, and render every view."""
-    clip, truth = load_input(video, image, sound)
+    clip, truth = load_input(video, image, sound, model_frames(model, defense))
     progress(0.2, desc="attacking")
     try:
         settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
@@ -273,7 +280,7 @@ def warm_up() -> None:
     """Run the default model once so the first person does not pay for loading and t-SNE fitting."""
     examples = example_paths()
     if examples and list_models():
-        clip, truth = load_input(str(examples[0]))
+        clip, truth = load_input(str(examples[0]), frames=model_frames(BASE_MODEL))
         run(clip, truth=truth, settings=attack_settings("both", 0.006, 2, 10, 0, False), device=_device())
 
 

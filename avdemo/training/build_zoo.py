@@ -38,6 +38,7 @@ from ..evaluation.store import ResultsStore
 from ..paths import ZOO_CONFIGS
 from ..zoo import CARD_FORMAT, CHECKPOINTS, load_model, load_tensors, save_tensors, sha256_of, tensor_manifest
 from .train import RUNS, TrainConfig, model_options, train
+from .visual_init import ensure_initialisation
 
 MEMORY_SIZE = 1024
 ROBUST_PER_CLASS = 10
@@ -163,6 +164,9 @@ def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) 
         state = None
     card_path = CHECKPOINTS / f"{config.name}.json"
     data = prepare_data(config, log)
+    for reference in (config.init_audio, config.init_visual):
+        if reference:
+            ensure_initialisation(reference, log)
     if state is not None and state["run"]["epoch"] >= config.epochs:
         training = json.loads(card_path.read_text()).get("training", {}) if card_path.is_file() else {}
         if training.get("recipe") == state["config"] and training.get("history") == state["run"]["history"]:

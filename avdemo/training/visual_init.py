@@ -50,6 +50,7 @@ from torch import nn
 
 from ..data.cache import cache_dir
 from ..models.visual_net import VisualNet
+from ..paths import ROOT, RUNS
 from .train import flatten_optimizer, restore_optimizer
 
 SIZE = 224  # scene side in pixels: the teacher's native size and AV-Synth's frame size
@@ -72,9 +73,26 @@ def evaluation_splits_root() -> Path:
     return cache_dir() / "av-synth-g1-b1" / "T1-S224-seed0"
 
 
+METHOD_DEFAULTS = {"distill": {"images": 1600, "epochs": 10}, "cutouts": {"images": 2000, "epochs": 7}}
+"""The settings of the shipped initialisations (the zoo recipes start from these)."""
+
+
 def default_out(method: str) -> Path:
     """Where a method's weights and card go by default (runs/ is git-ignored)."""
-    return Path("runs") / "visual-init" / method
+    return RUNS / "visual-init" / method
+
+
+def ensure_initialisation(reference: str | Path, log=print) -> None:
+    """Train the initialisation a recipe names (`runs/visual-init/<method>/visual_net.safetensors`)
+    when it is missing, with the method's shipped settings, so a clean checkout can build the zoo."""
+    path = Path(reference)
+    path = path if path.is_absolute() else ROOT / path
+    if path.exists() or path.parent.parent != default_out("x").parent or path.parent.name not in METHOD_DEFAULTS:
+        return
+    method = path.parent.name
+    log(f"training the {method} initialisation first ({METHOD_DEFAULTS[method]})")
+    trainer = train_distill if method == "distill" else train_cutouts
+    trainer(**METHOD_DEFAULTS[method], out=path.parent, log=log)
 
 
 def visual_init_cache() -> Path:
@@ -938,17 +956,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m avdemo.training.visual_init", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["distill", "cutouts", "compare"])
     parser.add_argument(
-        "--images", type=int, default=2000, help="distill: scenes with teacher targets; cutouts: scenes per epoch"
+        "--images", type=int, default=None,
+        help="distill: scenes with teacher targets; cutouts: scenes per epoch (default: METHOD_DEFAULTS)"
     )
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=None, help="default: METHOD_DEFAULTS")
     parser.add_argument("--out", type=Path, default=None, help="output folder (compare: the report file)")
     parser.add_argument("--per-class", type=int, default=30, help="compare: test clips per class and split (0 = all)")
     args = parser.parse_args(argv)
     _set_threads()
-    if args.command == "distill":
-        print(train_distill(args.images, args.epochs, args.out))
-    elif args.command == "cutouts":
-        print(train_cutouts(args.images, args.epochs, args.out))
+    if args.command in METHOD_DEFAULTS:
+        settings = {**METHOD_DEFAULTS[args.command], **{k: v for k, v in (("images", args.images), ("epochs", args.epochs)) if v}}
+        trainer = train_distill if args.command == "distill" else train_cutouts
+        print(trainer(**settings, out=args.out))
     else:
         compare(args.out, per_class=args.per_class or None)
 
