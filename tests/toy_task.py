@@ -19,14 +19,16 @@ FREQUENCIES = torch.tensor([300.0, 700.0, 1500.0, 3000.0])
 
 
 def toy_batch(count: int, seed: int, frames_per_clip: int = 1) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """waveform `(count, 4096)` in [-1, 1], frames `(count, T, 3, 32, 32)` in [0, 1], labels `(count,)`."""
+    """waveform `(count, 4096 T)` in [-1, 1] (one 4096-sample window per frame, the audio net's
+    minimum), frames `(count, T, 3, 32, 32)` in [0, 1], labels `(count,)`."""
     generator = torch.Generator().manual_seed(seed)
     labels = torch.arange(count) % NUM_CLASSES
-    t = torch.arange(NUM_SAMPLES) / SAMPLE_RATE
+    samples = NUM_SAMPLES * frames_per_clip
+    t = torch.arange(samples) / SAMPLE_RATE
     phase = torch.rand(count, 1, generator=generator) * 6.28
     amplitude = 0.3 + 0.3 * torch.rand(count, 1, generator=generator)
     waveform = amplitude * torch.sin(2 * torch.pi * FREQUENCIES[labels, None] * t + phase)
-    waveform = (waveform + 0.05 * torch.randn(count, NUM_SAMPLES, generator=generator)).clamp(-1, 1)
+    waveform = (waveform + 0.05 * torch.randn(count, samples, generator=generator)).clamp(-1, 1)
     frames = 0.4 + 0.1 * torch.randn(count, frames_per_clip, 3, SIZE, SIZE, generator=generator)
     for index in range(count):
         top, left = torch.randint(0, SIZE - 10, (2,), generator=generator).tolist()
