@@ -86,7 +86,8 @@ def test_maps_follow_the_attention_or_the_audio_visual_similarity():
     visual_map = torch.zeros(1, 1, 2, 3, 3)
     visual_map[0, 0, 0, 2, 1] = 1.0  # this cell looks like the sound
     visual_map[0, 0, 1] = 0.5
-    output = AVOutput(logits=torch.zeros(1, 2), fused=torch.zeros(1, 2), audio=torch.tensor([[1.0, 0.0]]), visual_map=visual_map)
+    output = AVOutput(logits=torch.zeros(1, 2), fused=torch.zeros(1, 2), audio=torch.tensor([[1.0, 0.0]]),
+                      audio_segments=torch.tensor([[[1.0, 0.0]]]), visual_map=visual_map)
     maps = localization_maps(output)
     assert maps.shape == (1, 1, 3, 3) and maps[0, 0].argmax() == 7 and maps.max() == 1 and maps.min() == 0
     assert upsample(maps, 12).shape == (1, 1, 12, 12)
