@@ -19,7 +19,9 @@ of the same recipe resumes from its last epoch. `--fresh` discards the runs and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
+import functools
 import json
 import time
 from pathlib import Path
@@ -131,9 +133,9 @@ def prepare_data(config: TrainConfig, log=print) -> dict:
     if config.dataset != "av-synth":
         return {"dataset": config.dataset, "shards": config.shards, "frames": config.frames, "size": config.size}
     synth = synth_config(config)
-    ensure_data(synth, log=log)
+    splits = ensure_data(synth, log=log)
     return {"dataset": "AV-Synth", "generator": GENERATOR_VERSION, "bank_version": BANK_VERSION,
-            "bank_manifest_sha256": load_bank().index["manifest_sha256"], "seed": 0,
+            "bank_manifest_sha256": splits["val"].index["source"]["bank"], "seed": 0,
             "clips_per_class": {"train": 400, "val": 50, "test": 100, "test-heldout": 100},
             "frames": synth.frames, "size": synth.size}
 
@@ -141,7 +143,13 @@ def prepare_data(config: TrainConfig, log=print) -> dict:
 def data_splits(name: str) -> dict[str, ShardDataset]:
     """The cached splits in the clip format of a shipped entry's card (generated if missing)."""
     data = json.loads((CHECKPOINTS / f"{name}.json").read_text())["data"]
-    return ensure_data(SynthConfig(frames=data["frames"], size=data["size"]))
+    return _splits_in_format(SynthConfig(frames=data["frames"], size=data["size"]))
+
+
+@functools.lru_cache(maxsize=4)
+def _splits_in_format(synth: SynthConfig) -> dict[str, ShardDataset]:
+    """`ensure_data` once per clip format in a build (it loads the bank to check every split)."""
+    return ensure_data(synth)
 
 
 def _recipe_of(run_dir: Path) -> dict | None:
@@ -152,8 +160,6 @@ def _recipe_of(run_dir: Path) -> dict | None:
 def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) -> Path:
     """Train (or resume) one recipe and export it; a finished run of the same recipe is only
     exported again when the shipped card is missing or came from another run."""
-    import dataclasses
-
     run_dir = RUNS / config.name
     recipe = json.loads(json.dumps(dataclasses.asdict(config)))
     state = _recipe_of(run_dir)
@@ -163,16 +169,18 @@ def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) 
             stale.unlink()
         state = None
     card_path = CHECKPOINTS / f"{config.name}.json"
-    data = prepare_data(config, log)
-    for reference in (config.init_audio, config.init_visual):
-        if reference:
-            ensure_initialisation(reference, log)
-    if state is not None and state["run"]["epoch"] >= config.epochs:
+    finished = state is not None and state["run"]["epoch"] >= config.epochs
+    if finished:
         training = json.loads(card_path.read_text()).get("training", {}) if card_path.is_file() else {}
         if training.get("recipe") == state["config"] and training.get("history") == state["run"]["history"]:
             log(f"{config.name}: finished and shipped, nothing to do")
             return card_path
+    data = prepare_data(config, log)
+    if finished:
         return export_run(config, run_dir, data, None)
+    for reference in (config.init_audio, config.init_visual):
+        if reference:
+            ensure_initialisation(reference, log)
     begin = time.perf_counter()
     train(config, run_dir, device, resume=state is not None, log=log)
     return export_run(config, run_dir, data, time.perf_counter() - begin)

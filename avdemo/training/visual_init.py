@@ -87,12 +87,10 @@ def ensure_initialisation(reference: str | Path, log=print) -> None:
     when it is missing, with the method's shipped settings, so a clean checkout can build the zoo."""
     path = Path(reference)
     path = path if path.is_absolute() else ROOT / path
-    if path.exists() or path.parent.parent != default_out("x").parent or path.parent.name not in METHOD_DEFAULTS:
+    if path.exists() or path.parent != default_out(path.parent.name) or path.parent.name not in METHOD_DEFAULTS:
         return
-    method = path.parent.name
-    log(f"training the {method} initialisation first ({METHOD_DEFAULTS[method]})")
-    trainer = train_distill if method == "distill" else train_cutouts
-    trainer(**METHOD_DEFAULTS[method], out=path.parent, log=log)
+    log(f"training the {path.parent.name} initialisation first ({METHOD_DEFAULTS[path.parent.name]})")
+    train_method(path.parent.name, out=path.parent, log=log)
 
 
 def visual_init_cache() -> Path:
@@ -788,6 +786,14 @@ def train_cutouts(
 
 
 @torch.no_grad()
+def train_method(method: str, out: Path | None = None, log=print, **overrides) -> Path:
+    """Train one initialisation method ("distill" or "cutouts") with its shipped settings, those
+    given (not None) in `overrides` replacing them; returns the weights' path."""
+    trainer = {"distill": train_distill, "cutouts": train_cutouts}[method]
+    settings = {**METHOD_DEFAULTS[method], **{k: v for k, v in overrides.items() if v is not None}}
+    return trainer(**settings, out=out, log=log)
+
+
 def pooled_features(encode, frames_of, count: int, batch_size: int = 64) -> np.ndarray:
     """`encode(frames (N, 3, H, W) in [0, 1]) -> (N, D)` over items 0..count-1 of `frames_of(i)`
     (each `(3, H, W)` float in [0, 1]); returns float32 `(count, D)`."""
@@ -965,9 +971,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     _set_threads()
     if args.command in METHOD_DEFAULTS:
-        settings = {**METHOD_DEFAULTS[args.command], **{k: v for k, v in (("images", args.images), ("epochs", args.epochs)) if v}}
-        trainer = train_distill if args.command == "distill" else train_cutouts
-        print(trainer(**settings, out=args.out))
+        print(train_method(args.command, out=args.out, images=args.images, epochs=args.epochs))
     else:
         compare(args.out, per_class=args.per_class or None)
 
