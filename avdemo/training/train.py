@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 
 from ..defenses import create_term
 from ..models import architecture_config, build_model
-from ..models.correspondence import contrastive_localization_loss
+from ..models.correspondence import contrastive_localization_loss, mosaic, mosaic_localization_loss
 from ..models.segments import segment_waveform
 from ..paths import ROOT, RUNS
 
@@ -51,6 +51,7 @@ class TrainConfig:
     audio_dropout: float = 0.0
     correspondence: bool = False  # cell-level audio-visual embeddings (the localization map)
     correspondence_weight: float = 0.0  # weight of their multiple-instance contrastive loss
+    mosaic_weight: float = 0.0  # weight of the 2 x 2 mosaic's own-tile loss (models.correspondence)
     temperature: float = 0.07
     dataset: str = "av-synth"  # "av-synth", or "shards": a folder with train/ and val/ shards
     shards: str | None = None
@@ -111,19 +112,30 @@ class TrainingObjective(nn.Module):
     parameters (PCL's centres) too, plus the weakly supervised localization loss where the
     model has a cell-level correspondence. Returns the mean loss and the logits."""
 
-    def __init__(self, model: nn.Module, term: nn.Module | None, correspondence_weight: float = 0.0):
+    def __init__(self, model: nn.Module, term: nn.Module | None, correspondence_weight: float = 0.0,
+                 mosaic_weight: float = 0.0):
         super().__init__()
-        self.model, self.term, self.correspondence_weight = model, term, correspondence_weight
+        self.model, self.term = model, term
+        self.correspondence_weight, self.mosaic_weight = correspondence_weight, mosaic_weight
 
     def forward(self, waveform, frames, labels):
         output = self.model(waveform, frames)
-        loss = F.cross_entropy(output.logits, labels, reduction="none")
+        loss = F.cross_entropy(output.logits, labels, reduction="none").mean()
         if self.term is not None:
-            loss = loss + self.term(output, labels)
-        if self.correspondence_weight and output.cell_embedding is not None:
+            loss = loss + self.term(output, labels).mean()
+        if output.cell_embedding is None:
+            return loss, output.logits
+        temperature = self.model.config.temperature
+        if self.correspondence_weight:
             loss = loss + self.correspondence_weight * contrastive_localization_loss(
-                output.audio_embedding, output.cell_embedding, labels, self.model.config.temperature)
-        return loss.mean(), output.logits
+                output.audio_embedding, output.cell_embedding, labels, temperature).mean()
+        if self.mosaic_weight and len(labels) >= 4:
+            middle = frames.shape[1] // 2  # one segment per clip: its frame and its audio window
+            pictures, members = mosaic(frames[:, middle], labels)
+            cells = self.model.correspondence.embed_cells(self.model.visual_net(pictures)[1])
+            loss = loss + self.mosaic_weight * mosaic_localization_loss(
+                output.audio_embedding[:, middle], cells, members, labels, temperature).mean()
+        return loss, output.logits
 
 
 def defense_term(config: TrainConfig, model: nn.Module) -> nn.Module | None:
@@ -290,14 +302,15 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
             torch.cuda.set_device(target)
         if not dist.is_initialized():
             dist.init_process_group("nccl" if target.type == "cuda" else "gloo")
-        if target.type == "cpu":
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if target.type == "cpu":
+        threads = os.environ.get("AVDEMO_THREADS")  # to share the cores with another job
+        torch.set_num_threads(int(threads) if threads else max(1, (os.cpu_count() or 1) // world))
     run_dir = Path(run_dir) if run_dir is not None else RUNS / config.name
     torch.manual_seed(config.seed)
     train_set, val_set, classes = datasets(config)
     model = build_for_training(config, len(classes)).to(target)
     term = defense_term(config, model)
-    objective = TrainingObjective(model, term, config.correspondence_weight).to(target)
+    objective = TrainingObjective(model, term, config.correspondence_weight, config.mosaic_weight).to(target)
     groups = [
         {"params": [p for n, p in model.named_parameters() if n.startswith("audio_net.")], "lr": config.lr_audio},
         {"params": [p for n, p in model.named_parameters() if n.startswith("visual_net.")], "lr": config.lr_visual},

@@ -1,0 +1,122 @@
+"""Does the map follow the sound? Clean localization scores of a model with a map, beyond the
+pointing game of the card's robust subset:
+
+- pointing and distractor-peak rates per frame, over every frame of the clips measured, in
+  and out of distribution;
+- the swap test: the frames of a clip with a visible silent distractor, played with the sound
+  of another clip of the distractor's class; the map follows the sound when its peak lies on
+  that distractor in most of the clip's frames;
+- accuracy on the clips without a distractor (what a visual-only model can be asked for).
+
+`python -m avdemo.evaluation.sound_following av-attention av-concat [--per-class 50]` prints
+them and writes `reports/sound_following.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..data.shards import first_per_class
+from ..measures.localization import distractor_hits, localization_maps, pointing_game, upsample
+from ..paths import ROOT
+
+BATCH = 32
+
+
+def _predict(model: torch.nn.Module, waveform: torch.Tensor, frames: torch.Tensor, device: str):
+    """Labels `(B,)` and peak-scored maps `(B, T, S, S)` (None for a model without a map)."""
+    with torch.no_grad():
+        output = model(waveform.to(device), frames.to(device))
+        has_map = output.audio is not None and output.visual_map is not None
+        maps = upsample(localization_maps(output), frames.shape[-1]).cpu().numpy() if has_map else None
+    return output.logits.argmax(-1).cpu(), maps
+
+
+def _frame_scores(maps: np.ndarray, boxes: torch.Tensor) -> np.ndarray:
+    """Hits `(B, T)` of maps `(B, T, S, S)` in boxes `(B, T, 4)`."""
+    return pointing_game(maps.reshape(-1, *maps.shape[2:]), boxes.flatten(0, 1).numpy()).reshape(maps.shape[:2])
+
+
+def measure_clean(model: torch.nn.Module, dataset: Dataset, device: str = "cpu") -> dict:
+    """Accuracy overall and on clips without a distractor; with a map, pointing and the
+    distractor-peak rate per frame. Every count it rests on is returned beside it."""
+    correct, alone, hits, on_distractor = [], [], [], []
+    for batch in DataLoader(dataset, batch_size=BATCH):
+        predicted, maps = _predict(model, batch["waveform"], batch["frames"], device)
+        correct.append((predicted == batch["label"]).numpy())
+        alone.append(torch.isnan(batch["distractor_box"][:, 0, :, 0]).all(dim=1).numpy())
+        if maps is not None:
+            hits.append(_frame_scores(maps, batch["box"]))
+            flat = maps.reshape(-1, *maps.shape[2:])
+            on_distractor.append(distractor_hits(flat, batch["distractor_box"].flatten(0, 1).numpy()).reshape(maps.shape[:2]))
+    correct, alone = np.concatenate(correct), np.concatenate(alone)
+    result = {"clips": len(correct), "accuracy": float(correct.mean()),
+              "clips_without_distractor": int(alone.sum()), "accuracy_without_distractor": float(correct[alone].mean())}
+    if hits:
+        hits, on_distractor = np.concatenate(hits), np.concatenate(on_distractor)
+        result.update(frames=int(hits.size), pointing=float(hits.mean()), distractor_peak=float(on_distractor.mean()))
+    return result
+
+
+def measure_swap(model: torch.nn.Module, dataset: Dataset, device: str = "cpu") -> dict:
+    """The swap test on every clip of `dataset` with a distractor whose class has another clip
+    in `dataset` to lend its sound: the share of clips whose peak moves onto that distractor in
+    most frames, and (for comparison) the share whose peak stays on the original source."""
+    labels = np.array([dataset[i]["label"] for i in range(len(dataset))])
+    lender = {int(label): int(np.flatnonzero(labels == label)[0]) for label in np.unique(labels)}
+    moved, stayed = [], []
+    for start in range(0, len(dataset), BATCH):
+        samples = [dataset[i] for i in range(start, min(start + BATCH, len(dataset)))]
+        usable = [s for s in samples if not torch.isnan(s["distractor_box"][0, 0, 0]) and int(s["distractor_label"][0]) in lender]
+        if not usable:
+            continue
+        waveform = torch.stack([dataset[lender[int(s["distractor_label"][0])]]["waveform"] for s in usable])
+        frames = torch.stack([s["frames"] for s in usable])
+        _, maps = _predict(model, waveform, frames, device)
+        if maps is None:
+            raise ValueError("the swap test needs a model with a localization map")
+        steps = maps.shape[1]
+        moved.append(_frame_scores(maps, torch.stack([s["distractor_box"][:, 0] for s in usable])).sum(1) > steps / 2)
+        stayed.append(_frame_scores(maps, torch.stack([s["box"] for s in usable])).sum(1) > steps / 2)
+    moved, stayed = np.concatenate(moved), np.concatenate(stayed)
+    return {"clips": len(moved), "followed": float(moved.mean()), "stayed_on_source": float(stayed.mean())}
+
+
+def measure_model(name: str, splits: dict[str, Dataset], per_class: int, device: str = "cpu") -> dict:
+    """Clean scores on `per_class` clips per class of test and test-heldout, and the swap test in distribution."""
+    from ..zoo import load_model
+
+    model = load_model(name, device).eval()
+    result = {split: measure_clean(model, first_per_class(splits[split], per_class), device) for split in ("test", "test-heldout")}
+    if "pointing" in result["test"]:
+        result["swap_test"] = measure_swap(model, first_per_class(splits["test"], per_class), device)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..training.build_zoo import data_splits
+
+    parser = argparse.ArgumentParser(prog="python -m avdemo.evaluation.sound_following", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--per-class", type=int, default=50, help="clips per class of each test split (at most 100)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    path = ROOT / "reports" / "sound_following.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    for name in args.models:
+        started = time.perf_counter()
+        report[name] = measure_model(name, data_splits(name), args.per_class, args.device)
+        report[name]["seconds"] = round(time.perf_counter() - started, 1)
+        print(name, json.dumps(report[name]))
+    path.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
