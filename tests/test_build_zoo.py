@@ -3,6 +3,7 @@ train a finished model again, and starts over when the recipe changed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -96,3 +97,12 @@ def test_a_killed_build_resumes_at_its_last_epoch_and_then_has_nothing_to_do(toy
     build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo, epochs=1)), fresh=False, device="cpu", log=messages.append)
     assert messages[0] == "tiny: discarding the earlier run (its recipe changed)"
     assert _state(toy_zoo)["run"]["epoch"] == 1
+
+
+def test_a_run_made_before_a_setting_existed_still_counts_as_the_same_recipe():
+    config = TrainConfig(name="m", architecture="av-concat", milestones=(1,))
+    recipe = json.loads(json.dumps(dataclasses.asdict(config)))
+    older = {key: value for key, value in recipe.items() if key != "mosaic_weight"}
+    assert build_zoo._with_defaults(older) == recipe
+    changed = dict(older, epochs=recipe["epochs"] + 1)
+    assert build_zoo._with_defaults(changed) != recipe

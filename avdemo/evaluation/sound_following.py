@@ -6,7 +6,9 @@ pointing game of the card's robust subset:
 - the swap test: the frames of a clip with a visible silent distractor, played with the sound
   of another clip of the distractor's class; the map follows the sound when its peak lies on
   that distractor in most of the clip's frames;
-- accuracy on the clips without a distractor (what a visual-only model can be asked for).
+- accuracy on the clips without a distractor (what a visual-only model can be asked for);
+- the app's shipped examples, decoded from their mp4 files as the app decodes them: right
+  when the class is right and the peak lies in the sounding object's box in most frames.
 
 `python -m avdemo.evaluation.sound_following av-attention av-concat [--per-class 50]` prints
 them and writes `reports/sound_following.json`.
@@ -88,14 +90,41 @@ def measure_swap(model: torch.nn.Module, dataset: Dataset, device: str = "cpu") 
     return {"clips": len(moved), "followed": float(moved.mean()), "stayed_on_source": float(stayed.mean())}
 
 
+def measure_examples(model: torch.nn.Module, classes: list[str], frames: int, device: str = "cpu") -> dict:
+    """Per shipped example (`assets/examples/*.mp4` with its sidecar): predicted class, frames
+    whose peak is in the box, and whether it is right (class right, peak in the box in most
+    frames); plus how many are right."""
+    from ..data.examples import SCENARIOS
+    from ..data.truth import read_ground_truth
+    from ..media import decode_clip
+    from ..paths import EXAMPLES
+
+    per_example = {}
+    for scenario in SCENARIOS:
+        video = EXAMPLES / f"{scenario.name}.mp4"
+        clip = decode_clip(video, num_frames=frames)
+        truth = read_ground_truth(video, clip.frame_times, clip.frames.shape[1])
+        waveform = torch.from_numpy(clip.waveform)[None]
+        pixels = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float().div(255)[None]
+        predicted, maps = _predict(model, waveform, pixels, device)
+        label = classes[int(predicted[0])]
+        hits = int(_frame_scores(maps, torch.from_numpy(truth.box)[None]).sum()) if maps is not None else None
+        per_example[scenario.name] = {"predicted": label, "label": truth.label, "frames_in_box": hits, "frames": frames,
+                                      "right": label == truth.label and hits is not None and hits > frames / 2}
+    return {"right": sum(e["right"] for e in per_example.values()), "examples": len(per_example), "each": per_example}
+
+
 def measure_model(name: str, splits: dict[str, Dataset], per_class: int, device: str = "cpu") -> dict:
-    """Clean scores on `per_class` clips per class of test and test-heldout, and the swap test in distribution."""
-    from ..zoo import load_model
+    """Clean scores on `per_class` clips per class of test and test-heldout; for a model with a
+    map, the swap test in distribution and the shipped examples."""
+    from ..zoo import load_model, read_card
 
     model = load_model(name, device).eval()
     result = {split: measure_clean(model, first_per_class(splits[split], per_class), device) for split in ("test", "test-heldout")}
     if "pointing" in result["test"]:
         result["swap_test"] = measure_swap(model, first_per_class(splits["test"], per_class), device)
+        card = read_card(name)
+        result["examples"] = measure_examples(model, card.classes, card.data["data"]["frames"], device)
     return result
 
 
