@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from avdemo.evaluation.sound_following import measure_clean, measure_swap
 from avdemo.measures.localization import distractor_hits, localization_maps, pointing_game, upsample
 from toy_task import SCENE_SIZE, tone, toy_scene_batch, train_toy_localizer
 
@@ -40,3 +41,27 @@ def test_playing_the_silent_squares_tone_moves_the_peak_onto_it(localizer):
     moved = pointing_game(heatmaps, scenes["distractor_boxes"].numpy()).mean()
     stayed = pointing_game(heatmaps, scenes["boxes"].numpy()).mean()
     assert moved >= 3 * CHANCE and moved > 4 * stayed, f"moved {moved:.2f}, stayed {stayed:.2f}"  # measured 0.55
+
+
+def _as_dataset(scenes: dict) -> list[dict]:
+    """Toy scenes as split samples: one frame, one distractor slot used of two, and the
+    third scene of each class without its distractor."""
+    samples = []
+    for i in range(len(scenes["labels"])):
+        distractor_box = torch.full((1, 2, 4), float("nan"))
+        if i % 3:
+            distractor_box[0, 0] = scenes["distractor_boxes"][i]
+        samples.append({"waveform": scenes["waveform"][i], "frames": scenes["frames"][i], "label": int(scenes["labels"][i]),
+                        "box": scenes["boxes"][i][None], "distractor_box": distractor_box,
+                        "distractor_label": torch.tensor([int(scenes["distractor_labels"][i]), -1])})
+    return samples
+
+
+def test_the_swap_measurement_finds_the_map_following_the_sound(localizer):
+    dataset = _as_dataset(toy_scene_batch(96, seed=99))
+    clean = measure_clean(localizer, dataset)
+    assert clean["clips"] == clean["frames"] == 96 and clean["clips_without_distractor"] == 32
+    assert clean["pointing"] >= 3 * CHANCE
+    swap = measure_swap(localizer, dataset)
+    assert swap["clips"] == 64  # the clips with a distractor
+    assert swap["followed"] >= 3 * CHANCE and swap["followed"] > 2 * swap["stayed_on_source"]
