@@ -18,6 +18,7 @@ from avdemo.lab.ui import (
     example_paths,
     launch,
     load_input,
+    model_frames,
     paper_preset_values,
     run_attack,
     snr_hint,
@@ -45,7 +46,7 @@ def test_run_on_an_example_renders_every_view():
     assert "true: **cello**" in summary and "Pointing game" in summary
     assert "L∞ 4.00/255" in summary and "L∞ 0.0100" in summary  # the budgets the sliders asked for
     assert len(top_k.data) == 2 and set(top_k.data[0].y) == set(top_k.data[1].y) and "cello ✔ (true)" in top_k.data[0].y
-    assert len(clean_maps) == len(attacked_maps) == 1
+    assert len(clean_maps) == len(attacked_maps) == model_frames("av-attention")  # one map per segment
     image, caption = clean_maps[0]
     assert image.shape == (224, 224, 3) and image.dtype == np.uint8 and "peak" in caption
     assert perturbation.shape == (224, 224, 3) and "amplified" in perturbation_note
@@ -55,7 +56,7 @@ def test_run_on_an_example_renders_every_view():
     assert "dB" in gain_note
     assert [len(trace.y) for trace in trace_plot.data] == [6, 6, 6]  # 5 steps + the clean input
     assert len(sound_plot.data) == 5  # three waveforms, two spectrograms
-    assert len(tsne_plot.data) >= 4 and Path(video).suffix == ".mp4" and len(inputs_seen) == 1
+    assert len(tsne_plot.data) >= 4 and Path(video).suffix == ".mp4" and len(inputs_seen) == model_frames("av-attention")
 
 
 def test_the_views_receive_numpy_only():

@@ -40,3 +40,20 @@ def test_example_decodes_and_its_ground_truth_fits(video: Path):
     # The sounding object differs from the background around it: its box is not empty scenery.
     inside = clip.frames[0][int(y0):int(y1), int(x0):int(x1)].astype(float)
     assert inside.std() > 10
+
+
+@pytest.mark.skipif(not (Path(__file__).resolve().parents[1] / "checkpoints" / "av-attention.json").is_file(),
+                    reason="needs the shipped av-attention")
+def test_examples_are_scored_as_the_app_sees_them():
+    from avdemo.evaluation.sound_following import measure_examples
+    from avdemo.zoo import load_model, read_card
+
+    card = read_card("av-attention")
+    frames = card.data["data"]["frames"]
+    scores = measure_examples(load_model("av-attention").eval(), card.classes, frames)
+    assert scores["examples"] == len(SCENARIOS) and set(scores["each"]) == {s.name for s in SCENARIOS}
+    for name, example in scores["each"].items():
+        assert example["label"] == json.loads((EXAMPLES_DIR / f"{name}.json").read_text())["label"]
+        assert example["predicted"] in card.classes and 0 <= example["frames_in_box"] <= frames
+        assert example["right"] == (example["predicted"] == example["label"] and example["frames_in_box"] > frames / 2)
+    assert scores["right"] == sum(example["right"] for example in scores["each"].values())

@@ -36,6 +36,7 @@ from ..data.synth import GENERATOR_VERSION, SynthConfig, split_dir, write_synth_
 from ..defenses import DEFENSES, collect_memory
 from ..evaluation.engine import Condition, Engine, accuracy, robust_accuracy
 from ..evaluation.provenance import git_revision
+from ..evaluation.sound_following import measure_model
 from ..evaluation.store import ResultsStore
 from ..paths import ZOO_CONFIGS
 from ..zoo import CARD_FORMAT, CHECKPOINTS, load_model, load_tensors, save_tensors, sha256_of, tensor_manifest
@@ -44,6 +45,7 @@ from .visual_init import ensure_initialisation
 
 MEMORY_SIZE = 1024
 ROBUST_PER_CLASS = 10
+SOUND_FOLLOWING_PER_CLASS = 50  # clips per class of each test split for the per-frame localization scores
 EMBEDDING_PER_CLASS = 12
 EVAL_BATCH = 64
 ROBUST_CONDITION = Condition.named("pgd", "paper", "both")
@@ -324,6 +326,7 @@ def remeasure(names: list[str], device: str, robust_only: bool = False) -> None:
         card["metrics"], card["robustness"] = measure(name, splits, device, clean=keep or None)
         if not keep:
             card["embeddings"] = export_embeddings(name, splits["test"], device)
+            card["sound_following"] = measure_model(name, splits, SOUND_FOLLOWING_PER_CLASS, device)
         path.write_text(json.dumps(card, indent=1))
 
 
