@@ -26,7 +26,6 @@ gradients might mislead.
 from __future__ import annotations
 
 import dataclasses
-
 import functools
 import math
 

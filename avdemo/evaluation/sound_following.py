@@ -70,15 +70,17 @@ def measure_swap(model: torch.nn.Module, dataset: Dataset, device: str = "cpu") 
     """The swap test on every clip of `dataset` with a distractor whose class has another clip
     in `dataset` to lend its sound: the share of clips whose peak moves onto that distractor in
     most frames, and (for comparison) the share whose peak stays on the original source."""
-    labels = np.array([dataset[i]["label"] for i in range(len(dataset))])
-    lender = {int(label): int(np.flatnonzero(labels == label)[0]) for label in np.unique(labels)}
+    lender: dict[int, torch.Tensor] = {}  # the sound of the first clip of each class
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        lender.setdefault(int(sample["label"]), sample["waveform"])
     moved, stayed = [], []
     for start in range(0, len(dataset), BATCH):
         samples = [dataset[i] for i in range(start, min(start + BATCH, len(dataset)))]
         usable = [s for s in samples if not torch.isnan(s["distractor_box"][0, 0, 0]) and int(s["distractor_label"][0]) in lender]
         if not usable:
             continue
-        waveform = torch.stack([dataset[lender[int(s["distractor_label"][0])]]["waveform"] for s in usable])
+        waveform = torch.stack([lender[int(s["distractor_label"][0])] for s in usable])
         frames = torch.stack([s["frames"] for s in usable])
         _, maps = _predict(model, waveform, frames, device)
         if maps is None:
@@ -104,9 +106,7 @@ def measure_examples(model: torch.nn.Module, classes: list[str], frames: int, de
         video = EXAMPLES / f"{scenario.name}.mp4"
         clip = decode_clip(video, num_frames=frames)
         truth = read_ground_truth(video, clip.frame_times, clip.frames.shape[1])
-        waveform = torch.from_numpy(clip.waveform)[None]
-        pixels = torch.from_numpy(clip.frames).permute(0, 3, 1, 2).float().div(255)[None]
-        predicted, maps = _predict(model, waveform, pixels, device)
+        predicted, maps = _predict(model, *clip.model_inputs(), device)
         label = classes[int(predicted[0])]
         hits = int(_frame_scores(maps, torch.from_numpy(truth.box)[None]).sum()) if maps is not None else None
         per_example[scenario.name] = {"predicted": label, "label": truth.label, "frames_in_box": hits, "frames": frames,

@@ -24,7 +24,7 @@ from ..defenses import BASE_MODEL
 from ..media import MediaError, clip_from_image, decode_clip, write_mp4
 from ..models import IMAGENET_STD
 from ..paths import REPORTS
-from ..zoo import describe, list_models, models_with_role
+from ..zoo import describe, list_models, models_with_role, read_card
 from .analysis import NO_DEFENSE, defense_choices, resolve_model, run
 
 MAX_UPLOAD_MB = 100
@@ -82,7 +82,7 @@ def shipped_example(video: str | Path) -> Path | None:
 def model_frames(model: str, defense: str = NO_DEFENSE) -> int:
     """T, the frames per clip the chosen model (with its defense) was trained and measured at."""
     entry, _ = resolve_model(model, defense or NO_DEFENSE)
-    return int(describe(entry)["data"].get("frames", 1))
+    return int(read_card(entry).data["data"].get("frames", 1))
 
 
 def load_input(video: str | None, image: str | None = None, sound: str | None = None, frames: int = 1):

@@ -4,10 +4,10 @@ A map says, per cell of the last visual feature map, how much that place matches
 sound of its segment: the cosine of the learned cell-level audio-visual embeddings where the
 network has them (`models.correspondence`; the §4.5 attention is their softmax), else the
 §4.5 model's audio-guided attention, else the cosine similarity between the segment's audio
-feature and each cell's visual feature (the usual heatmap of localization papers). Maps are upsampled to the frame and scored against the
-sounding object's box: the pointing game (the map's maximum falls inside the box), cIoU
-(LVS: the map thresholded at its median), the AUC of cIoU over thresholds 0:0.05:1, and
-whether the maximum lands on a silent distractor.
+feature and each cell's visual feature (the usual heatmap of localization papers). Maps are
+upsampled to the frame and scored against the sounding object's box: the pointing game (the
+map's maximum falls inside the box), cIoU (LVS: the map thresholded at its median), the AUC
+of cIoU over thresholds 0:0.05:1, and whether the maximum lands on a silent distractor.
 """
 
 from __future__ import annotations

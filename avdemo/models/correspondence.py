@@ -63,22 +63,27 @@ def cell_similarity(audio_embedding: torch.Tensor, cell_embedding: torch.Tensor)
     return torch.einsum("bte,btehw->bthw", audio_embedding, cell_embedding)
 
 
+def _without_same_class(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Scores `(..., N, N)` of N audios against N frames (or tiles) with the pairs of two
+    different clips of the same class (labels `(..., N)`) set to -inf: never negatives."""
+    same_class = labels[..., :, None] == labels[..., None, :]
+    own = torch.eye(labels.shape[-1], dtype=torch.bool, device=scores.device)
+    return scores.masked_fill(same_class & ~own, float("-inf"))
+
+
 def contrastive_localization_loss(audio_embedding: torch.Tensor, cell_embedding: torch.Tensor,
                                   labels: torch.Tensor, temperature: float) -> torch.Tensor:
     """The multiple-instance InfoNCE of EZ-VSL, per clip `(B,)` (>= 0).
 
-    For clip i and every clip j, the score s_ij is the best cell of j's frame for i's audio,
-    averaged over segments; the loss is the cross-entropy of picking j = i among the clips, in
+    For clip i and every clip j, the score s_ij is the best cell of j's frame for i's audio (a
+    smooth maximum, `soft_max_pool`), averaged over segments; the loss is the cross-entropy of picking j = i among the clips, in
     both directions (audio -> frames and frame -> audios). Other clips of the same class are
     left out of the negatives: their objects may sound like i's and should not be pushed away.
     audio `(B, T, E)` and cells `(B, T, E, h, w)` unit-norm; labels `(B,)`.
     """
     batch = audio_embedding.shape[0]
     pairwise = torch.einsum("ite,jtehw->ijthw", audio_embedding, cell_embedding)  # (B, B, T, h, w)
-    scores = soft_max_pool(pairwise.flatten(3) / temperature, dim=3).mean(dim=2)  # (B, B)
-    same_class = labels[:, None] == labels[None, :]
-    own = torch.eye(batch, dtype=torch.bool, device=scores.device)
-    scores = scores.masked_fill(same_class & ~own, float("-inf"))
+    scores = _without_same_class(soft_max_pool(pairwise.flatten(3) / temperature, dim=3).mean(dim=2), labels)
     target = torch.arange(batch, device=scores.device)
     audio_to_frames = F.cross_entropy(scores, target, reduction="none")
     frame_to_audios = F.cross_entropy(scores.t(), target, reduction="none")
@@ -103,13 +108,14 @@ def mosaic(frames: torch.Tensor, labels: torch.Tensor, generator: torch.Generato
     if batch < tiles:
         raise ValueError(f"a mosaic needs at least {tiles} clips, got {batch}")
     order = torch.randperm(batch, generator=generator).tolist()
+    classes = labels.tolist()
     groups: list[list[int]] = []
     while len(order) >= tiles and len(groups) < batch // tiles:
         group = [order.pop(0)]
         for index in list(order):
             if len(group) == tiles:
                 break
-            if all(labels[index] != labels[member] for member in group):
+            if all(classes[index] != classes[member] for member in group):
                 group.append(index)
                 order.remove(index)
         while len(group) < tiles:  # too few classes left: accept a repeat (masked in the loss)
@@ -130,8 +136,8 @@ def mosaic_localization_loss(audio_embedding: torch.Tensor, cell_embedding: torc
 
     audio `(B, E)` unit (one per clip of the batch); cells `(M, E, h, w)` unit, the mosaic
     pictures' cell embeddings (h, w divisible by 2); members `(M, 4)` from `mosaic`; labels `(B,)`.
-    The score of a tile is its best cell (multiple instances); tiles of another clip of the
-    same class are left out, as in `contrastive_localization_loss`.
+    The score of a tile is its best cell (multiple instances, a smooth maximum); tiles of
+    another clip of the same class are left out, as in `contrastive_localization_loss`.
     """
     pictures, dim, height, width = cell_embedding.shape
     grid = MOSAIC_GRID
@@ -139,9 +145,6 @@ def mosaic_localization_loss(audio_embedding: torch.Tensor, cell_embedding: torc
     tiles = tiles.permute(0, 2, 4, 1, 3, 5).reshape(pictures, grid * grid, dim, -1)  # (M, 4, E, cells)
     audio = audio_embedding[members]  # (M, 4, E): the audio of the clip in tile q
     scores = soft_max_pool(torch.einsum("mqe,mpec->mqpc", audio, tiles) / temperature, dim=3)  # (M, 4 audios, 4 tiles)
-    tile_labels = labels[members]
-    same_class = tile_labels[:, :, None] == tile_labels[:, None, :]
-    own = torch.eye(grid * grid, dtype=torch.bool, device=scores.device)
-    scores = scores.masked_fill(same_class & ~own, float("-inf"))
+    scores = _without_same_class(scores, labels[members])
     target = torch.arange(grid * grid, device=scores.device).repeat(pictures)
     return F.cross_entropy(scores.flatten(0, 1), target, reduction="none")

@@ -154,13 +154,17 @@ def _splits_in_format(synth: SynthConfig) -> dict[str, ShardDataset]:
     return ensure_data(synth)
 
 
+def _recipe(config: TrainConfig) -> dict:
+    """A recipe as its run's state.json stores it (JSON types: tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
 def _with_defaults(recipe: dict) -> dict:
     """A run's recipe as today's TrainConfig reads it: a setting added since the run was made
     takes its default, which (by construction of a new setting) is what the run trained with."""
     known = {field.name for field in dataclasses.fields(TrainConfig)}
-    config = TrainConfig(**{key: tuple(value) if isinstance(value, list) else value
-                            for key, value in recipe.items() if key in known})
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+    return _recipe(TrainConfig(**{key: tuple(value) if isinstance(value, list) else value
+                                  for key, value in recipe.items() if key in known}))
 
 
 def _recipe_of(run_dir: Path) -> dict | None:
@@ -172,9 +176,8 @@ def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) 
     """Train (or resume) one recipe and export it; a finished run of the same recipe is only
     exported again when the shipped card is missing or came from another run."""
     run_dir = RUNS / config.name
-    recipe = json.loads(json.dumps(dataclasses.asdict(config)))
     state = _recipe_of(run_dir)
-    if state is not None and (fresh or _with_defaults(state["config"]) != recipe):
+    if state is not None and (fresh or _with_defaults(state["config"]) != _recipe(config)):
         log(f"{config.name}: discarding the earlier run ({'--fresh' if fresh else 'its recipe changed'})")
         for stale in run_dir.iterdir():
             stale.unlink()
