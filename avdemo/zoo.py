@@ -1,6 +1,6 @@
 """The model zoo: trained networks shipped in `checkpoints/`, listed, described and loaded by name.
 
-Each model is `<name>.safetensors` (weights, fp16 allowed) beside `<name>.json`, its model
+Each model is `<name>.safetensors` (weights in fp16, or int8 with per-channel scales) beside `<name>.json`, its model
 card: config, classes, data, training time and hardware, accuracies, and the SHA-256 and
 tensor list of its weights. Loading refuses anything that is not safetensors, weights whose
 digest or tensors differ from the card, and cards whose config does not build the weights'
@@ -49,20 +49,53 @@ def tensor_manifest(tensors: dict[str, torch.Tensor]) -> dict[str, list[int]]:
     return {name: list(tensor.shape) for name, tensor in sorted(tensors.items())}
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = torch.float16) -> dict:
-    """Write tensors as safetensors (floating ones cast to `dtype`); returns the card's `weights` entry."""
-    stored = {
-        name: (t.detach().to(dtype) if dtype is not None and t.is_floating_point() else t.detach()).contiguous().cpu()
-        for name, t in tensors.items()
-    }
+INT8_SCALE = ".int8_scale"
+INT8_MIN_SIZE = 1024  # weights with fewer values (biases, norms, small heads) stay in `dtype`
+INT8_WEIGHTS = "int8 per output channel (fp16 scales), the rest float16"
+
+
+def quantize_int8(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A float weight `(out, ...)` -> int8 values of the same shape in [-127, 127] and fp16
+    scales `(out,)`, symmetric per output channel: weight ~ values * scale."""
+    flat = weight.detach().float().flatten(1)
+    scale = (flat.abs().amax(dim=1).clamp_min(1e-12) / 127).half()
+    values = torch.round(flat / scale.float()[:, None]).clamp(-127, 127).to(torch.int8)
+    return values.view(weight.shape), scale
+
+
+def dequantize_int8(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Stored tensors -> float32 weights wherever an int8 tensor has its `.int8_scale`."""
+    result = {name: t for name, t in tensors.items() if not name.endswith(INT8_SCALE)}
+    for name in tensors:
+        if name.endswith(INT8_SCALE):
+            base = name.removesuffix(INT8_SCALE)
+            scale = tensors[name].float().view(-1, *[1] * (tensors[base].dim() - 1))
+            result[base] = tensors[base].float() * scale
+    return result
+
+
+def save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = torch.float16,
+                 int8_weights: bool = False) -> dict:
+    """Write tensors as safetensors (floating ones cast to `dtype`); returns the card's `weights`
+    entry. With `int8_weights`, every floating tensor of 2+ dimensions and at least 1024 values
+    (convolution and linear weights) is stored as int8 with per-output-channel scales, about
+    half the size of fp16; `load_tensors` gives them back as float32."""
+    stored = {}
+    for name, t in tensors.items():
+        if int8_weights and t.is_floating_point() and t.dim() >= 2 and t.numel() >= INT8_MIN_SIZE:
+            stored[name], stored[name + INT8_SCALE] = quantize_int8(t)
+        else:
+            stored[name] = t.detach().to(dtype) if dtype is not None and t.is_floating_point() else t.detach()
+    stored = {name: t.contiguous().cpu() for name, t in stored.items()}
     save_file(stored, str(path))
-    return {"file": path.name, "sha256": sha256_of(path), "dtype": str(dtype).removeprefix("torch."),
-            "tensors": tensor_manifest(stored)}
+    kind = INT8_WEIGHTS if int8_weights else str(dtype).removeprefix("torch.")
+    return {"file": path.name, "sha256": sha256_of(path), "dtype": kind, "tensors": tensor_manifest(stored)}
 
 
 def load_tensors(path: Path, expected: dict | None = None) -> dict[str, torch.Tensor]:
     """Read a safetensors file, checking it against a card's `weights` entry when given.
-    Pickle formats (.pt, .pth, .bin, .ckpt, .pkl) are refused before anything is read."""
+    Pickle formats (.pt, .pth, .bin, .ckpt, .pkl) are refused before anything is read. Weights
+    stored as int8 come back as float32; other tensors as stored."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ZooError(f"{path.name}: only .safetensors weights are loaded (pickle files can run code)")
@@ -76,7 +109,7 @@ def load_tensors(path: Path, expected: dict | None = None) -> dict[str, torch.Te
         raise ZooError(f"{path.name} is not a valid safetensors file ({error})") from error
     if expected is not None and tensor_manifest(tensors) != expected["tensors"]:
         raise ZooError(f"{path.name} holds other tensors than its card lists: refusing to load it")
-    return tensors
+    return dequantize_int8(tensors)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,12 @@ def test_a_killed_build_resumes_at_its_last_epoch_and_then_has_nothing_to_do(toy
     build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo)), fresh=False, device="cpu", log=messages.append)
     assert messages == ["tiny: finished and shipped, nothing to do"]
 
+    card["weights"]["dtype"] = "float16"  # shipped by an older export: exported again, not retrained
+    (toy_zoo / "checkpoints" / "tiny.json").write_text(json.dumps(card))
+    build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo)), fresh=False, device="cpu", log=messages.append)
+    assert json.loads((toy_zoo / "checkpoints" / "tiny.json").read_text())["weights"]["dtype"] == build_zoo.INT8_WEIGHTS
+    assert _state(toy_zoo)["run"]["history"] == resumed["run"]["history"]
+
     messages.clear()
     build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo, epochs=1)), fresh=False, device="cpu", log=messages.append)
     assert messages[0] == "tiny: discarding the earlier run (its recipe changed)"

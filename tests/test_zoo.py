@@ -17,17 +17,18 @@ from avdemo.zoo import (
     load_defense_term,
     load_model,
     load_tensors,
+    quantize_int8,
     save_tensors,
 )
 
 CONFIG = ModelConfig(num_classes=4, kind="av", fusion="concat", width=1 / 16)
 
 
-def _publish(root, name, model, extra=None, defense=None):
+def _publish(root, name, model, extra=None, defense=None, int8_weights=False):
     tensors = dict(model.state_dict())
     if defense is not None:
         tensors.update({f"defense.{k}": v for k, v in defense.state_dict().items()})
-    weights = save_tensors(root / f"{name}.safetensors", tensors)
+    weights = save_tensors(root / f"{name}.safetensors", tensors, int8_weights=int8_weights)
     card = {"format": CARD_FORMAT, "name": name, "description": "test", "config": CONFIG.to_dict(),
             "classes": ["a", "b", "c", "d"], "weights": weights, **(extra or {})}
     (root / f"{name}.json").write_text(json.dumps(card))
@@ -52,6 +53,33 @@ def test_list_describe_and_load_round_trip(zoo_root):
     expected = model(waveform, frames).logits
     torch.testing.assert_close(loaded(waveform, frames).logits, expected, atol=2e-2, rtol=2e-2)  # fp16 weights
     assert not loaded.training
+
+
+def test_int8_weights_are_about_half_of_fp16_and_predict_alike(tmp_path):
+    torch.manual_seed(0)
+    model = build_model(CONFIG).eval()
+    _publish(tmp_path, "half", model)
+    card = _publish(tmp_path, "int8", model, int8_weights=True)
+    convolution = "visual_net.layer4.0.conv1.weight"
+    assert convolution + ".int8_scale" in card["weights"]["tensors"]
+    size = {name: (tmp_path / f"{name}.safetensors").stat().st_size for name in ("half", "int8")}
+    assert size["int8"] < 0.65 * size["half"]
+    stored = load_tensors(tmp_path / "int8.safetensors", card["weights"])
+    assert stored[convolution].dtype == torch.float32 and not any(k.endswith(".int8_scale") for k in stored)
+    weight = model.state_dict()[convolution]
+    step = weight.flatten(1).abs().amax(1) / 127  # one quantisation step per output channel
+    assert ((stored[convolution] - weight).abs().flatten(1) <= step[:, None] * 0.51 + 1e-4).all()
+    waveform, frames = torch.rand(4, 4096) * 2 - 1, torch.rand(4, 1, 3, 64, 64)
+    logits = model(waveform, frames).logits
+    torch.testing.assert_close(load_model("int8", "cpu", tmp_path)(waveform, frames).logits, logits, atol=0.1, rtol=0.1)
+
+
+def test_int8_quantisation_is_symmetric_per_output_channel():
+    weight = torch.tensor([[0.5, -1.0, 0.25], [2.0, 0.0, -2.0]])
+    values, scale = quantize_int8(weight)
+    assert values.dtype == torch.int8 and values.abs().max() == 127
+    assert values[0, 1] == -127 and values[1, 0] == 127 and values[1, 1] == 0
+    torch.testing.assert_close(scale.float(), torch.tensor([1.0, 2.0]) / 127, rtol=1e-3, atol=0)
 
 
 def test_weights_that_differ_from_their_card_are_refused(zoo_root):
