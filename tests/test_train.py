@@ -110,6 +110,13 @@ def test_config_files_are_strict(tmp_path):
         assert loaded.name == config.stem and loaded.architecture in ARCHITECTURES
 
 
+def test_a_recipe_extends_another_and_states_only_what_differs(tmp_path):
+    (tmp_path / "base.toml").write_text('name = "base"\narchitecture = "av-concat"\n[optim]\nepochs = 6\nmilestones = [4]\n')
+    (tmp_path / "child.toml").write_text('extends = "base"\nname = "child"\narchitecture = "av-sum"\n')
+    child = TrainConfig.load(tmp_path / "child.toml")
+    assert (child.name, child.architecture, child.epochs, child.milestones) == ("child", "av-sum", 6, (4,))
+
+
 def test_data_parallel_training_on_gloo_with_two_processes(toy_shards, tmp_path):
     config = tmp_path / "ddp.toml"
     config.write_text(

@@ -194,7 +194,7 @@ def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) 
         card = json.loads(card_path.read_text()) if card_path.is_file() else {}
         training = card.get("training", {})
         if (training.get("recipe") == state["config"] and training.get("history") == state["run"]["history"]
-                and card["weights"].get("dtype") == INT8_WEIGHTS):
+                and card.get("weights", {}).get("dtype") == INT8_WEIGHTS):
             log(f"{config.name}: finished and shipped, nothing to do")
             return card_path
     data = prepare_data(config, log)

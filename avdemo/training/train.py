@@ -82,7 +82,10 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path, **overrides) -> TrainConfig:
+        """A TOML recipe. `extends = "<name>"` starts from the recipe `<name>.toml` beside it,
+        so variants of one recipe state only what differs (each file still sets a key once)."""
         raw = tomllib.loads(Path(path).read_text())
+        base = raw.pop("extends", None)
         flat: dict = {}
         for key, value in raw.items():
             items = value.items() if isinstance(value, dict) else [(key, value)]
@@ -93,6 +96,8 @@ class TrainConfig:
         unknown = set(flat) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"{path}: unknown settings {sorted(unknown)}")
+        if base is not None:
+            flat = {**dataclasses.asdict(cls.load(Path(path).with_name(f"{base}.toml"))), **flat}
         return cls(**{**flat, **overrides})
 
 
