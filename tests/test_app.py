@@ -44,6 +44,7 @@ def test_run_on_an_example_renders_every_view():
     (summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio, adversarial_audio,
      perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, video, inputs_seen) = _run(EXAMPLE)
     assert "true: **cello**" in summary and "Pointing game" in summary
+    assert "The map is the learned cell-level audio-visual correspondence" in summary
     assert "L∞ 4.00/255" in summary and "L∞ 0.0100" in summary  # the budgets the sliders asked for
     assert len(top_k.data) == 2 and set(top_k.data[0].y) == set(top_k.data[1].y) and "cello ✔ (true)" in top_k.data[0].y
     assert len(clean_maps) == len(attacked_maps) == model_frames("av-attention")  # one map per segment

@@ -88,6 +88,7 @@ def test_a_killed_build_resumes_at_its_last_epoch_and_then_has_nothing_to_do(toy
     assert resumed["run"]["history"][:stopped_at] == killed["run"]["history"]
     card = json.loads((toy_zoo / "checkpoints" / "tiny.json").read_text())
     assert card["training"]["epochs"] == EPOCHS and card["config"]["correspondence"] is True
+    assert card["map"]["kind"] == "correspondence" and card["map"]["trained_with"]["contrastive_weight"] == 1.0
 
     messages.clear()
     build_zoo.build_model_entry(TrainConfig(**_recipe(toy_zoo)), fresh=False, device="cpu", log=messages.append)
@@ -112,3 +113,16 @@ def test_a_run_made_before_a_setting_existed_still_counts_as_the_same_recipe():
     assert build_zoo._with_defaults(older) == recipe
     changed = dict(older, epochs=recipe["epochs"] + 1)
     assert build_zoo._with_defaults(changed) != recipe
+
+
+def test_every_fusion_and_defense_recipe_differs_from_the_base_only_in_its_fusion_or_its_defense():
+    recipes = build_zoo.recipes()
+    compared = {name: build_zoo.comparison_card(config) for name, config in recipes.items()}
+    fusions = [name for name, config in recipes.items() if config.role == "fusion" and name != build_zoo.BASE_MODEL]
+    defenses = [name for name, config in recipes.items() if config.role == "defense"]
+    assert len(fusions) == 4 and len(defenses) == 3
+    for name in fusions:
+        assert compared[name]["differs_in"] == {"architecture": name}
+    for name in defenses:
+        assert set(compared[name]["differs_in"]) <= {"defense", "defense_weight"}
+    assert compared[build_zoo.BASE_MODEL] is None and compared["av-attention"] is None

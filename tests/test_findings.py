@@ -6,9 +6,11 @@ from avdemo.evaluation.findings import (
     attacks_hurt,
     concat_fusions_most_robust,
     full_defense_best_ri,
+    fusions_markdown,
     localization_fooled,
     mim_strongest,
     unimodal_crossing,
+    zoo_table,
 )
 
 
@@ -60,3 +62,26 @@ def test_crossing_and_localization():
     assert localization_fooled(_report(localization=rows))[2] == "reproduced"
     rows[1]["pointing_game"] = 0.85
     assert localization_fooled(_report(localization=rows))[2] == "partly"
+
+
+def _fusion_card(name, differs=None, map_kind="correspondence"):
+    card = {"role": "fusion", "description": f"{name} fusion", "data": {"frames": 4, "generator": 2, "bank_version": 2},
+            "training": {"recipe": {"init_audio": "audio-only", "init_visual": "visual-only", "epochs": 6}},
+            "map": {"kind": map_kind, "trained_with": {"contrastive_weight": 1.0, "mosaic_weight": 1.0, "temperature": 0.07}}}
+    if differs is not None:
+        card["comparison"] = {"base": "av-concat", "differs_in": differs}
+    return card
+
+
+def test_the_fusion_comparison_states_what_differs_and_what_is_shared_from_the_cards():
+    cards = {"av-concat": _fusion_card("concat"), "av-sum": _fusion_card("sum", {"architecture": "av-sum"}),
+             "unimodal": {"role": "unimodal"}}
+    text = fusions_markdown(cards)
+    assert "compares 2 fusions" in text and "differ from it only in: av-sum: architecture = av-sum" in text
+    assert "T = 4 segments" in text and "audio-only (audio)" in text and "same cell-level audio-visual correspondence" in text
+    cards["av-sum"]["map"] = None
+    assert "maps are of different kinds: av-concat correspondence, av-sum none" in fusions_markdown(cards)
+    del cards["av-sum"]["comparison"]
+    text = fusions_markdown(cards)
+    assert "av-sum do not record" in text and "share everything else" not in text
+    assert "T | val" in zoo_table(cards) and "| av-concat | 4 |" in zoo_table(cards)

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from avdemo.measures.localization import box_mask, ciou, ciou_auc, distractor_hits, localization_maps, pointing_game, upsample
+from avdemo.measures.localization import (MAP_KINDS, box_mask, ciou, ciou_auc, distractor_hits, localization_maps, map_kind,
+                                         pointing_game, upsample)
 from avdemo.measures.perceptibility import average_attacked, db_x, linf_255, psnr, relative_improvement, snr_db, ssim
-from avdemo.models import AVOutput
+from avdemo.models import AVOutput, ModelConfig, build_model
 
 
 def test_perceptibility_by_hand():
@@ -91,3 +92,23 @@ def test_maps_follow_the_attention_or_the_audio_visual_similarity():
     maps = localization_maps(output)
     assert maps.shape == (1, 1, 3, 3) and maps[0, 0].argmax() == 7 and maps.max() == 1 and maps.min() == 0
     assert upsample(maps, 12).shape == (1, 1, 12, 12)
+
+
+@pytest.mark.parametrize("options, kind", [
+    ({"kind": "audio"}, None),
+    ({"kind": "visual"}, None),
+    ({"correspondence": True}, "correspondence"),
+    ({"correspondence": True, "attention": True}, "correspondence"),
+    ({"attention": True}, "attention"),
+    ({}, "feature cosine"),
+])
+def test_the_map_kind_a_card_names_is_the_map_the_network_draws(options, kind):
+    config = ModelConfig(num_classes=3, width=0.125, **options)
+    assert map_kind(config) == kind
+    torch.manual_seed(0)
+    output = build_model(config).eval()(torch.rand(1, 11025) * 2 - 1, torch.rand(1, 2, 3, 32, 32))
+    drawn = ("correspondence" if output.cell_embedding is not None else "attention" if output.attention is not None
+             else "feature cosine" if output.audio_segments is not None and output.visual_map is not None else None)
+    assert drawn == kind
+    if kind is not None:
+        assert kind in MAP_KINDS and localization_maps(output).shape[:2] == (1, 2)

@@ -128,19 +128,64 @@ CLAIMS = (
 )
 
 
-def zoo_table() -> str:
-    rows = ["| model | val | test | held-out test | robust PGD-10 paper ✗AV | pointing game (test) | trained on | minutes |",
-            "|---|---|---|---|---|---|---|---|"]
-    for name in list_models():
-        card = describe(name)
-        metrics, training = card.get("metrics", {}), card.get("training", {})
+def zoo_table(cards: dict[str, dict]) -> str:
+    """One row per zoo entry from its card: T, accuracies, robust accuracy at both named
+    budgets, pointing and distractor peaks in and out of distribution, training cost."""
+    rows = ["| model | T | val | test | held-out test | robust PGD-10 ✗AV, paper / visible budget (clips) | "
+            "pointing, test / held-out | distractor peak, test / held-out | map | trained on | minutes |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, card in cards.items():
+        metrics, training, following = card.get("metrics", {}), card.get("training", {}), card.get("sound_following", {})
         cell = lambda key: f"{metrics[key]:.1%}" if key in metrics else "–"  # noqa: E731
+        per_split = lambda key: " / ".join(  # noqa: E731
+            f"{following[split][key]:.1%}" if key in following.get(split, {}) else "–" for split in ("test", "test-heldout"))
+        clips = {entry.get("clips") for entry in card.get("robustness", {}).values() if isinstance(entry, dict)}
+        robust = (f"{cell('robust_pgd_paper_both_accuracy')} / {cell('robust_pgd_visible_both_accuracy')}"
+                  + (f" ({', '.join(str(c) for c in sorted(clips - {None}))})" if clips - {None} else ""))
         seconds = training.get("train_seconds") or training.get("memory_seconds")
         minutes = f"{seconds / 60:.1f}" if seconds else "–"
-        rows.append(f"| {name} | {cell('val_accuracy')} | {cell('test_accuracy')} | {cell('test_heldout_accuracy')} | "
-                    f"{cell('robust_pgd_paper_both_accuracy')} | {cell('pointing_game_test')} | {training.get('hardware', '–')} | "
-                    f"{minutes} |")
+        rows.append(f"| {name} | {card.get('data', {}).get('frames', '–')} | {cell('val_accuracy')} | {cell('test_accuracy')} | "
+                    f"{cell('test_heldout_accuracy')} | {robust} | {per_split('pointing')} | {per_split('distractor_peak')} | "
+                    f"{(card.get('map') or {}).get('kind', '–')} | {training.get('hardware', '–')} | {minutes} |")
     return "\n".join(rows)
+
+
+def fusions_markdown(cards: dict[str, dict]) -> str:
+    """How the fusions of Table 2 differ and what they share, as their cards record it."""
+    fusions = {name: card for name, card in cards.items() if card.get("role") == "fusion"}
+    if not fusions:
+        return "No fusion entries in the zoo."
+    lines = [f"Table 2 compares {len(fusions)} fusions: "
+             + "; ".join(f"**{name}**, {card.get('description', '')}" for name, card in fusions.items()) + "."]
+    differences = {name: card["comparison"]["differs_in"] for name, card in fusions.items() if card.get("comparison")}
+    bases = {card["comparison"]["base"] for card in fusions.values() if card.get("comparison")}
+    if differences:
+        shown = "; ".join(f"{name}: {', '.join(f'{k} = {v}' for k, v in diff.items()) or 'nothing'}"
+                          for name, diff in differences.items())
+        lines.append(f"The others are trained on the recipe of {', '.join(sorted(bases))} and differ from it only in: {shown}.")
+    missing = sorted(set(fusions) - set(differences) - bases)
+    if missing:
+        lines.append(f"The cards of {', '.join(missing)} do not record how their recipe compares, so what the fusions "
+                     "share is not stated here.")
+        return " ".join(lines)
+    base = cards[next(iter(bases))] if bases else next(iter(fusions.values()))
+    recipe, data = base.get("training", {}).get("recipe", {}), base.get("data", {})
+    lines.append(f"They share everything else: T = {data.get('frames')} segments, the same AV-Synth data (generator "
+                 f"{data.get('generator', '–')}, bank {data.get('bank_version', '–')}), initialisation from "
+                 f"{recipe.get('init_audio') or 'scratch'} (audio) and {recipe.get('init_visual') or 'scratch'} (visual), "
+                 f"{recipe.get('epochs')} epochs with the same schedule and augmentation.")
+    maps = {(card.get("map") or {}).get("kind") for card in fusions.values()}
+    if maps == {"correspondence"}:
+        terms = (base.get("map") or {}).get("trained_with", {})
+        lines.append("Every fusion also carries the same cell-level audio-visual correspondence head, trained with the "
+                     f"same contrastive (weight {terms.get('contrastive_weight')}) and mosaic (weight "
+                     f"{terms.get('mosaic_weight')}) terms at τ = {terms.get('temperature')}; it draws each fusion's map. "
+                     "These terms shape the audio and visual features every fusion combines, so Table 2 compares fusion "
+                     "layers over features also trained to localize, not the paper's cross-entropy-only training.")
+    else:
+        lines.append("Their maps are of different kinds: " + ", ".join(
+            f"{name} {(card.get('map') or {}).get('kind', 'none')}" for name, card in fusions.items()) + ".")
+    return " ".join(lines)
 
 
 def results_markdown(report: dict) -> str:
@@ -154,7 +199,9 @@ def results_markdown(report: dict) -> str:
     for claim, check in CLAIMS:
         rule, numbers, verdict = check(report)
         lines.append(f"| {claim} | {rule} | {numbers or 'not measured'} | **{verdict}** |")
-    lines += ["", "## The zoo", "", zoo_table(), "", markdown(report).replace("# Robustness report", "## Tables", 1)]
+    cards = {name: describe(name) for name in list_models()}
+    lines += ["", "## The zoo", "", zoo_table(cards), "", "## How the fusions differ and what they share", "",
+              fusions_markdown(cards), "", markdown(report).replace("# Robustness report", "## Tables", 1)]
     return "\n".join(lines)
 
 

@@ -24,10 +24,10 @@ from ..attacks import AttackResult, AttackSettings, create_attack
 from ..data.truth import GroundTruth
 from ..defenses import BASE_MODEL, Objective, available_defenses, get_defense, objectives_for
 from ..measures.embeddings import EmbeddingMap, fit_reference_maps
-from ..measures.localization import distractor_hits, localization_maps, pointing_game, upsample
+from ..measures.localization import distractor_hits, localization_maps, map_kind, pointing_game, upsample
 from ..measures.perceptibility import db_x, linf_255, psnr, snr_db, ssim
 from ..media import Clip
-from ..models import AVOutput
+from ..models import AVOutput, ModelConfig
 from ..zoo import CHECKPOINTS, describe, list_models, load_defense_term, load_model, load_tensors
 
 NO_DEFENSE = "none"
@@ -118,6 +118,7 @@ class Analysis:
     winner: str
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    map_kind: str | None = None  # a key of measures.localization.MAP_KINDS: what the maps are
 
     @property
     def label_index(self) -> int | None:
@@ -250,4 +251,5 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
                     confidence=trace.confidence[:, 0].float().cpu().numpy(),
                     label_probability=trace.label_probability[:, 0].float().cpu().numpy()),
         clean_maps=clean_maps, attacked_maps=attacked_maps, perceptibility=perceptibility, embeddings=embeddings,
-        objectives=[outcome for outcome, *_ in tried], winner=best.name, notes=notes, seconds=timings)
+        objectives=[outcome for outcome, *_ in tried], winner=best.name, notes=notes, seconds=timings,
+        map_kind=map_kind(ModelConfig(**card["config"])))

@@ -179,14 +179,16 @@ def paper_preset_values(modality: str) -> tuple[float, float, int, bool, str]:
 
 def model_cards_markdown() -> str:
     """A table of the zoo: what each model is and how it measured."""
-    rows = ["| model | description | val | test | held-out test | robust PGD-10 (paper, ✗AV, worst case) | pointing game |",
-            "|---|---|---|---|---|---|---|"]
+    rows = ["| model | description | val | test | held-out test | robust PGD-10 ✗AV, worst case (paper / visible budget) | "
+            "pointing game | map |", "|---|---|---|---|---|---|---|---|"]
     for name in list_models():
         card = describe(name)
         metrics = card.get("metrics", {})
         cell = lambda key: f"{metrics[key]:.1%}" if key in metrics else "–"  # noqa: E731
         rows.append(f"| {name} | {card.get('description', '')} | {cell('val_accuracy')} | {cell('test_accuracy')} | "
-                    f"{cell('test_heldout_accuracy')} | {cell('robust_pgd_paper_both_accuracy')} | {cell('pointing_game_test')} |")
+                    f"{cell('test_heldout_accuracy')} | {cell('robust_pgd_paper_both_accuracy')} / "
+                    f"{cell('robust_pgd_visible_both_accuracy')} | {cell('pointing_game_test')} | "
+                    f"{(card.get('map') or {}).get('kind', '–')} |")
     return "\n".join(rows)
 
 

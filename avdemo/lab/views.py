@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .. import SAMPLE_RATE
+from ..measures.localization import MAP_KINDS
 from .analysis import Analysis
 
 TOP_K = 5
@@ -200,4 +201,6 @@ def summary_markdown(analysis: Analysis) -> str:
         attacked_hits = sum(v["hit"] for v in analysis.localization_verdicts(analysis.attacked_maps))
         frames = len(analysis.clean_maps)
         lines.append(f"- Pointing game: {clean_hits}/{frames} frames on the source clean, {attacked_hits}/{frames} attacked")
+    if analysis.map_kind is not None:
+        lines.append(f"- The map is the {MAP_KINDS[analysis.map_kind]}.")
     return "\n".join(lines)

@@ -16,10 +16,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models import AVOutput
+from ..models import AVOutput, ModelConfig
 from ..models.correspondence import cell_similarity
 
 CIOU_THRESHOLDS = np.linspace(0, 1, 21)
+# What a map is, by the model part that makes it (the order `localization_maps` picks them in).
+MAP_KINDS = {
+    "correspondence": "learned cell-level audio-visual correspondence: cosine of each segment's audio embedding "
+                      "and each cell's embedding, trained for localization",
+    "attention": "audio-guided attention weights of §4.5 (softmax over cells of f_a · f_v)",
+    "feature cosine": "cosine of each segment's audio feature and each cell's visual feature; nothing trained it "
+                      "to localize",
+}
+
+
+def map_kind(config: ModelConfig) -> str | None:
+    """Which map `localization_maps` draws for a network of this config (a key of MAP_KINDS),
+    None for a unimodal network (no map)."""
+    if config.kind != "av":
+        return None
+    return "correspondence" if config.correspondence else "attention" if config.attention else "feature cosine"
 
 
 def localization_maps(output: AVOutput) -> torch.Tensor:

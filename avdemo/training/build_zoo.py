@@ -34,11 +34,13 @@ from .. import __version__
 from ..data.bank import BANK_VERSION, default_bank_dir, load_bank
 from ..data.shards import ShardDataset, first_per_class
 from ..data.synth import GENERATOR_VERSION, SynthConfig, split_dir, write_synth_split
-from ..defenses import DEFENSES, collect_memory
+from ..defenses import BASE_MODEL, DEFENSES, collect_memory
 from ..evaluation.engine import Condition, Engine, accuracy, robust_accuracy
 from ..evaluation.provenance import git_revision
 from ..evaluation.sound_following import measure_model
 from ..evaluation.store import ResultsStore
+from ..measures.localization import MAP_KINDS, map_kind
+from ..models import ModelConfig, architecture_config
 from ..paths import ZOO_CONFIGS
 from ..zoo import CARD_FORMAT, CHECKPOINTS, INT8_WEIGHTS, load_model, load_tensors, save_tensors, sha256_of, tensor_manifest
 from .train import RUNS, TrainConfig, model_options, train
@@ -216,14 +218,12 @@ def _card(name: str, description: str, config: dict, classes: list[str], weights
 
 
 def export_run(config: TrainConfig, run_dir: Path, data: dict, wall_seconds: float | None) -> Path:
-    """Write `checkpoints/<name>.safetensors` (fp16) and a first card from a finished run."""
+    """Write `checkpoints/<name>.safetensors` (int8) and a first card from a finished run."""
     from safetensors.torch import load_file
 
     state = json.loads((run_dir / "state.json").read_text())
     weights = save_tensors(CHECKPOINTS / f"{config.name}.safetensors", load_file(str(run_dir / "best.safetensors")),
                            int8_weights=True)
-    from ..models import architecture_config
-
     model_config = architecture_config(config.architecture, len(state["classes"]), config.width,
                                        **model_options(config)).to_dict()
     training = {
@@ -238,10 +238,37 @@ def export_run(config: TrainConfig, run_dir: Path, data: dict, wall_seconds: flo
     }
     defense = {"kind": config.defense, "weight": config.defense_weight} if config.defense else None
     card = _card(config.name, config.description, model_config, state["classes"], weights, training, data,
-                 role=config.role, defense=defense)
+                 role=config.role, defense=defense, map=map_card(config, ModelConfig(**model_config)),
+                 comparison=comparison_card(config))
     path = CHECKPOINTS / f"{config.name}.json"
     path.write_text(json.dumps(card, indent=1))
     return path
+
+
+def map_card(recipe: TrainConfig, model_config: ModelConfig) -> dict | None:
+    """What the card says about the model's localization map: which kind it is and, for a
+    learned correspondence, the training terms that shaped it (None for a unimodal model)."""
+    kind = map_kind(model_config)
+    if kind is None:
+        return None
+    card = {"kind": kind, "meaning": MAP_KINDS[kind]}
+    if kind == "correspondence":
+        card["trained_with"] = {"contrastive_weight": recipe.correspondence_weight,
+                                "mosaic_weight": recipe.mosaic_weight, "temperature": recipe.temperature}
+    return card
+
+
+def comparison_card(config: TrainConfig) -> dict | None:
+    """For a fusion or training-time defense: what its recipe changes from the base model's
+    (the paper's comparisons hold everything else equal), None for other entries."""
+    if config.role not in ("fusion", "defense") or config.name == BASE_MODEL:
+        return None
+    base = dataclasses.asdict(TrainConfig.load(ZOO_CONFIGS / f"{BASE_MODEL}.toml"))
+    own = dataclasses.asdict(config)
+    differs = {key: own[key] for key in own if own[key] != base[key] and key not in ("name", "description", "role")}
+    return {"base": BASE_MODEL, "differs_in": json.loads(json.dumps(differs)),
+            "shares": f"every other setting of {BASE_MODEL}'s recipe (data, T, initialisation, schedule, the "
+                      "localization terms that train the map)"}
 
 
 def export_wrapper(defense, train_split: ShardDataset | None, device: str) -> Path:
@@ -264,7 +291,7 @@ def export_wrapper(defense, train_split: ShardDataset | None, device: str) -> Pa
                 "hardware": base_card["training"]["hardware"]}
     card = _card(defense.entry, f"{base} with the {defense.name} feature memory (inference-time defense)",
                  base_card["config"], base_card["classes"], base_card["weights"], training, base_card["data"], role="defense",
-                 defense=base_card.get("defense"), exfmem=memory)
+                 defense=base_card.get("defense"), map=base_card.get("map"), exfmem=memory)
     path = CHECKPOINTS / f"{defense.entry}.json"
     path.write_text(json.dumps(card, indent=1))
     return path
