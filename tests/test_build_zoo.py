@@ -126,3 +126,41 @@ def test_every_fusion_and_defense_recipe_differs_from_the_base_only_in_its_fusio
     for name in defenses:
         assert set(compared[name]["differs_in"]) <= {"defense", "defense_weight"}
     assert compared[build_zoo.BASE_MODEL] is None and compared["av-attention"] is None
+
+
+def _write_card(root: Path, name: str, **fields) -> None:
+    card = {"format": build_zoo.CARD_FORMAT, "name": name, "data": {"frames": 2}, **fields}
+    (root / "checkpoints" / f"{name}.json").write_text(json.dumps(card))
+
+
+def test_a_card_is_measured_again_only_when_what_ships_or_the_protocol_changed(toy_zoo, monkeypatch):
+    _write_card(toy_zoo, "m", weights={"sha256": "a" * 64})
+    assert build_zoo.needs_measuring("m")  # never measured
+    card = json.loads((toy_zoo / "checkpoints" / "m.json").read_text())
+    card.update(metrics={"val_accuracy": 0.9}, measured={**build_zoo.measured_stamp("m"), "seconds": 1.0})
+    (toy_zoo / "checkpoints" / "m.json").write_text(json.dumps(card))
+    assert not build_zoo.needs_measuring("m")
+    per_class = build_zoo.ROBUST_PER_CLASS
+    monkeypatch.setattr(build_zoo, "ROBUST_PER_CLASS", per_class + 1)
+    assert build_zoo.needs_measuring("m")  # the protocol changed
+    monkeypatch.setattr(build_zoo, "ROBUST_PER_CLASS", per_class)
+    assert not build_zoo.needs_measuring("m")
+    card["weights"]["sha256"] = "b" * 64  # new weights
+    (toy_zoo / "checkpoints" / "m.json").write_text(json.dumps(card))
+    assert build_zoo.needs_measuring("m")
+
+
+def test_a_wrapper_is_exported_again_when_the_model_it_wraps_ships_other_weights(toy_zoo):
+    entry, defense = next(iter(build_zoo.wrapper_entries().items()))
+    assert build_zoo.stale_wrappers() == {}  # nothing to wrap yet
+    _write_card(toy_zoo, defense.wraps, weights={"sha256": "a" * 64})
+    assert entry in build_zoo.stale_wrappers()  # no card of its own yet
+    memory = toy_zoo / "checkpoints" / f"{defense.wraps}.exfmem.safetensors"
+    memory.write_bytes(b"memory")
+    _write_card(toy_zoo, entry, weights={"sha256": "a" * 64}, exfmem={"sha256": build_zoo.sha256_of(memory)})
+    assert entry not in build_zoo.stale_wrappers()
+    memory.write_bytes(b"collected again")  # by another wrapper of the same model
+    assert entry in build_zoo.stale_wrappers()
+    _write_card(toy_zoo, entry, weights={"sha256": "a" * 64}, exfmem={"sha256": build_zoo.sha256_of(memory)})
+    _write_card(toy_zoo, defense.wraps, weights={"sha256": "b" * 64})  # the wrapped model was retrained
+    assert entry in build_zoo.stale_wrappers()

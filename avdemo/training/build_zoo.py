@@ -12,9 +12,12 @@ budget (both modalities; the per-clip worst case over the objectives the model's
 lists), and the pointing game for models with both modalities. The cards record where and how
 long each model trained. `--measure NAME ...` re-measures cards without retraining.
 
-A build survives any stop: a model whose run folder holds a finished run of the same recipe
-is not trained again (only exported if its card is missing or stale), and an unfinished run
-of the same recipe resumes from its last epoch. `--fresh` discards the runs and starts over.
+A build survives any stop (run it again, e.g. in commands of at most 10 minutes on a lent
+GPU: `timeout 590 make zoo` until it prints "zoo built"): a model whose run folder holds a
+finished run of the same recipe is not trained again (only exported if its card is missing
+or stale), an unfinished run of the same recipe resumes from its last epoch, a card already
+measured on what ships by today's protocol is not measured again, and a measurement resumes
+from the per-clip rows it left in `runs/`. `--fresh` discards the runs and starts over.
 """
 
 from __future__ import annotations
@@ -42,8 +45,9 @@ from ..evaluation.store import ResultsStore
 from ..measures.localization import MAP_KINDS, map_kind
 from ..models import ModelConfig, architecture_config
 from ..paths import ZOO_CONFIGS
-from ..zoo import CARD_FORMAT, CHECKPOINTS, INT8_WEIGHTS, load_model, load_tensors, save_tensors, sha256_of, tensor_manifest
-from .train import RUNS, TrainConfig, model_options, train
+from ..zoo import (CARD_FORMAT, CHECKPOINTS, INT8_WEIGHTS, entry_digest, list_models, load_model, load_tensors,
+                   save_tensors, sha256_of, tensor_manifest)
+from .train import RUNS, TrainConfig, hardware_description, model_options, train
 from .visual_init import ensure_initialisation
 
 MEMORY_SIZE = 1024
@@ -51,6 +55,8 @@ ROBUST_PER_CLASS = 10
 SOUND_FOLLOWING_PER_CLASS = 50  # clips per class of each test split for the per-frame localization scores
 EMBEDDING_PER_CLASS = 12
 EVAL_BATCH = 64
+# Per-clip rows of the card measurements, kept so that a stopped build resumes mid-measurement.
+CARD_RESULTS = RUNS / "card-results.jsonl.gz"
 # PGD-10 on both modalities at the paper preset and at the visible budget a defense must withstand.
 ROBUST_CONDITIONS = tuple(Condition.named("pgd", budget, "both") for budget in ("paper", "visible"))
 
@@ -80,6 +86,24 @@ def wrapper_entries() -> dict:
     return {d.entry: d for d in DEFENSES.values() if d.wraps is not None}
 
 
+def stale_wrappers() -> dict:
+    """Wrapper entries to export: those without a card or memory file, whose card wraps other
+    weights than the wrapped model ships now (it was retrained or exported again since), or
+    whose card names another memory than the file holds."""
+    stale = {}
+    for entry, defense in wrapper_entries().items():
+        base, own = CHECKPOINTS / f"{defense.wraps}.json", CHECKPOINTS / f"{entry}.json"
+        memory = CHECKPOINTS / f"{defense.wraps}.exfmem.safetensors"
+        if not base.is_file():
+            continue
+        card = json.loads(own.read_text()) if own.is_file() else None
+        if (card is None or not memory.is_file()
+                or card["weights"]["sha256"] != json.loads(base.read_text())["weights"]["sha256"]
+                or card.get("exfmem", {}).get("sha256") != sha256_of(memory)):
+            stale[entry] = defense
+    return stale
+
+
 def _loader(dataset) -> DataLoader:
     return DataLoader(dataset, batch_size=EVAL_BATCH)
 
@@ -102,17 +126,39 @@ def ensure_data(config: SynthConfig, seed: int = 0, log=print,
     return found
 
 
-def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, clean: dict | None = None
-            ) -> tuple[dict, dict]:
+def measurement_protocol() -> dict:
+    """What a card's metrics rest on; a card measured under another protocol is measured again."""
+    return {"robust": [f"{c.attack} {c.budget} {c.modality}" for c in ROBUST_CONDITIONS],
+            "robust_clips_per_class": ROBUST_PER_CLASS, "sound_following_clips_per_class": SOUND_FOLLOWING_PER_CLASS,
+            "embedding_clips_per_class": EMBEDDING_PER_CLASS}
+
+
+def measured_stamp(name: str) -> dict:
+    """What a card's metrics were measured on: the entry's weights (and memory), its data and the protocol."""
+    card = json.loads((CHECKPOINTS / f"{name}.json").read_text())
+    return {"digest": entry_digest(name, CHECKPOINTS), "data": card["data"], "protocol": measurement_protocol()}
+
+
+def needs_measuring(name: str) -> bool:
+    """True unless the card's metrics were measured on exactly what ships now, by today's protocol."""
+    card = json.loads((CHECKPOINTS / f"{name}.json").read_text())
+    stamp, measured = measured_stamp(name), card.get("measured", {})
+    return {key: measured.get(key) for key in stamp} != stamp or "metrics" not in card
+
+
+def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, clean: dict | None = None,
+            store: ResultsStore | None = None) -> tuple[dict, dict]:
     """The card's metrics for a shipped model (loaded back from `checkpoints/`), and the
     details of its robust accuracy (each objective's number and how many clips). `clean`:
-    the card's clean metrics to keep (same weights, only the attack protocol changed)."""
-    store = ResultsStore()
-    engine = Engine({split: splits[split] for split in ("val", "test", "test-heldout")}, store, "card", device,
+    the card's clean metrics to keep (same weights, only the attack protocol changed);
+    `store`: per-clip rows already measured are read from it, not recomputed."""
+    store = store if store is not None else ResultsStore()
+    data = "card " + "/".join(Path(splits["val"].root).parts[-3:-1])  # generator, bank and clip format
+    engine = Engine({split: splits[split] for split in ("val", "test", "test-heldout")}, store, data, device,
                     EVAL_BATCH, log)
     metrics = dict(clean) if clean else {f"{split.replace('-', '_')}_accuracy": accuracy(engine.clean(name, split))
                                          for split in ("val", "test", "test-heldout")}
-    robust = Engine({"test": first_per_class(splits["test"], ROBUST_PER_CLASS)}, store, "card", device, EVAL_BATCH, log)
+    robust = Engine({"test": first_per_class(splits["test"], ROBUST_PER_CLASS)}, store, data, device, EVAL_BATCH, log)
     details = {}
     for condition in ROBUST_CONDITIONS:
         key = f"pgd_{condition.budget}_both"
@@ -179,7 +225,7 @@ def _recipe_of(run_dir: Path) -> dict | None:
     return json.loads(state.read_text()) if state.is_file() else None
 
 
-def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) -> Path:
+def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) -> None:
     """Train (or resume) one recipe and export it; a finished run of the same recipe is only
     exported again when the shipped card is missing, came from another run or stores its
     weights in another format."""
@@ -198,16 +244,17 @@ def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) 
         if (training.get("recipe") == state["config"] and training.get("history") == state["run"]["history"]
                 and card.get("weights", {}).get("dtype") == INT8_WEIGHTS):
             log(f"{config.name}: finished and shipped, nothing to do")
-            return card_path
+            return
     data = prepare_data(config, log)
     if finished:
-        return export_run(config, run_dir, data, None)
+        export_run(config, run_dir, data, None)
+        return
     for reference in (config.init_audio, config.init_visual):
         if reference:
             ensure_initialisation(reference, log)
     begin = time.perf_counter()
     train(config, run_dir, device, resume=state is not None, log=log)
-    return export_run(config, run_dir, data, time.perf_counter() - begin)
+    export_run(config, run_dir, data, time.perf_counter() - begin)
 
 
 def _card(name: str, description: str, config: dict, classes: list[str], weights: dict, training: dict,
@@ -336,18 +383,18 @@ def main(argv: list[str] | None = None) -> None:
                 export_wrapper(defense, None, args.device)
         remeasure(args.measure, args.device, args.robust_only)
         return
-    changed = []
-    for name, config in recipes().items():
-        wanted = args.only is None or name in args.only
-        if wanted:
-            build_model_entry(config, args.fresh, args.device)
-            changed.append(name)
-    for entry, defense in wrapper_entries().items():
-        if defense.wraps in changed or not (CHECKPOINTS / f"{entry}.json").is_file():
-            train_split = data_splits(defense.wraps)["train"] if defense.wraps in changed else None
-            export_wrapper(defense, train_split, args.device)
-            changed.append(entry)
-    remeasure(changed, args.device)
+    configs = recipes()
+    wanted = [name for name in configs if args.only is None or name in args.only]
+    for name in wanted:
+        build_model_entry(configs[name], args.fresh, args.device)
+    for base in sorted({defense.wraps for defense in stale_wrappers().values()}):
+        # The memory is collected once, then every wrapper of the same model is exported over it.
+        wrappers = [defense for defense in wrapper_entries().values() if defense.wraps == base]
+        for index, defense in enumerate(wrappers):
+            export_wrapper(defense, data_splits(base)["train"] if index == 0 else None, args.device)
+    wanted += [entry for entry, defense in wrapper_entries().items() if defense.wraps in wanted]
+    entries = wanted if args.only else list_models(CHECKPOINTS)
+    remeasure([name for name in entries if needs_measuring(name)], args.device)
     size = sum(p.stat().st_size for p in CHECKPOINTS.glob("*.safetensors"))
     print(f"zoo built in {(time.perf_counter() - started) / 60:.1f} min; checkpoints/ holds {size / 2**20:.1f} MiB of weights")
 
@@ -355,18 +402,24 @@ def main(argv: list[str] | None = None) -> None:
 def remeasure(names: list[str], device: str, robust_only: bool = False) -> None:
     """Measure shipped entries again, each on the splits of its own clip format, and rewrite
     their cards' metrics and t-SNE embeddings (with `robust_only`, only the robust accuracy of
-    cards that already have clean metrics)."""
-    print("measuring the shipped models ...")
+    cards that already have clean metrics). Each card is stamped with what it was measured on;
+    per-clip rows go to `runs/`, so a stopped measurement resumes where it stopped."""
+    print(f"measuring {len(names)} shipped entries: {', '.join(names)}", flush=True)
+    store = ResultsStore(CARD_RESULTS)
     for name in names:
+        started = time.perf_counter()
         path = CHECKPOINTS / f"{name}.json"
         card = json.loads(path.read_text())
         splits = data_splits(name)
         keep = {k: v for k, v in card.get("metrics", {}).items() if "robust" not in k} if robust_only else None
-        card["metrics"], card["robustness"] = measure(name, splits, device, clean=keep or None)
+        card["metrics"], card["robustness"] = measure(name, splits, device, clean=keep or None, store=store)
         if not keep:
             card["embeddings"] = export_embeddings(name, splits["test"], device)
             card["sound_following"] = measure_model(name, splits, SOUND_FOLLOWING_PER_CLASS, device)
+        card["measured"] = {**measured_stamp(name), "seconds": round(time.perf_counter() - started, 1),
+                            "hardware": hardware_description(device)}
         path.write_text(json.dumps(card, indent=1))
+        print(f"  {name} measured in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
 
 
 if __name__ == "__main__":

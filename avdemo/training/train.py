@@ -259,7 +259,9 @@ def checkpoint_tensors(model: nn.Module, term: nn.Module | None) -> dict[str, to
     return tensors
 
 
-def _hardware(device: torch.device, world: int) -> str:
+def hardware_description(device: torch.device | str, world: int = 1) -> str:
+    """Where something ran, for model cards: the GPU's name, or the CPU's cores and torch."""
+    device = torch.device(device)
     if device.type == "cuda":
         return f"{world} x {torch.cuda.get_device_name(device)}"
     return f"{platform.machine()} CPU, {os.cpu_count()} cores, {world} process(es), torch {torch.__version__}"
@@ -397,7 +399,7 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
                       str(run_dir / "last.safetensors"))
             (run_dir / "state.json").write_text(json.dumps({
                 "config": dataclasses.asdict(config), "classes": classes, "run": dataclasses.asdict(state),
-                "optimizer_groups": optimizer_groups, "hardware": _hardware(target, world),
+                "optimizer_groups": optimizer_groups, "hardware": hardware_description(target, world),
             }, indent=1))
             log(f"{config.name} epoch {epoch + 1}: train acc {correct / max(seen, 1):.3f}, val acc {val_accuracy:.3f}, "
                 f"{seen * world / elapsed:.1f} clips/s")
