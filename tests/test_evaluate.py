@@ -12,6 +12,7 @@ from avdemo.data.bank import default_bank_dir, load_bank
 from avdemo.data.shards import ShardDataset
 from avdemo.data.synth import write_synth_split
 from avdemo.defenses import BASE_MODEL, available_defenses
+from avdemo.evaluation.__main__ import synth_data_version, zoo_clip_format
 from avdemo.evaluation.engine import Condition, Engine
 from avdemo.evaluation.report import markdown, write_report
 from avdemo.evaluation.store import ResultsStore
@@ -106,3 +107,11 @@ def test_report_files(evaluated, tmp_path):
     assert "objectives" not in (tmp_path / "table3.csv").read_text().splitlines()[0].split(",")
     text = markdown(report)
     assert "Table 3 analogue" in text and "one ε = 0.006 for ✗A, ✗V and ✗AV" in text and len(written) >= 7
+
+
+def test_the_evaluation_uses_the_zoos_clip_format_and_refuses_a_mixed_zoo():
+    cards = [{"data": {"frames": 4, "size": 224}}, {"data": {"frames": 4, "size": 224}}]
+    clip_format = zoo_clip_format(cards)
+    assert (clip_format.frames, clip_format.size) == (4, 224) and "T4-S224" in synth_data_version(clip_format)
+    with pytest.raises(SystemExit, match=r"different clip formats \[\(1, 224\), \(4, 224\)\]"):
+        zoo_clip_format([*cards, {"data": {"frames": 1, "size": 224}}])

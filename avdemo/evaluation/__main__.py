@@ -16,8 +16,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.shards import ShardDataset, first_per_class
-from ..data.synth import SynthConfig, split_dir
+from ..data.synth import FRAME_SIZE, SynthConfig, split_dir
 from ..paths import REPORTS
+from ..zoo import describe, list_models
 from .engine import Engine
 from .report import write_report
 from .store import ResultsStore
@@ -26,15 +27,32 @@ from .tables import SECTIONS, evaluate
 STORE = REPORTS / "results.jsonl.gz"
 
 
-def synth_data_version(seed: int = 0, config: SynthConfig = SynthConfig()) -> str:
+def zoo_clip_format(cards: list[dict]) -> SynthConfig:
+    """The AV-Synth clip format (frames T, size) the zoo's entries (their cards) were trained
+    and measured on; the evaluation compares them on the same clips, so a zoo that mixes
+    formats is refused."""
+    formats = {(card["data"].get("frames", 1), card["data"].get("size", FRAME_SIZE)) for card in cards}
+    if len(formats) != 1:
+        raise SystemExit(f"the zoo's entries were trained on different clip formats {sorted(formats)} (T, size): "
+                         "retrain the older ones on today's recipes (`make zoo`) before evaluating")
+    frames, size = formats.pop()
+    return SynthConfig(frames=frames, size=size)
+
+
+def synth_data_version(config: SynthConfig, seed: int = 0) -> str:
     """The AV-Synth data version that names clips in the store: generator, bank, format, seed."""
     folder = split_dir("test", seed, config)
     return f"{folder.parent.parent.name}/{folder.parent.name}"
 
 
-def cached_splits(per_class: int | None, splits=("test", "test-heldout")) -> dict[str, Dataset]:
+def cached_splits(per_class: int | None, config: SynthConfig, splits=("test", "test-heldout")) -> dict[str, Dataset]:
     """The first `per_class` clips of each class of the cached AV-Synth splits (all with None)."""
-    datasets = {split: ShardDataset(split_dir(split, 0, SynthConfig())) for split in splits}
+    folders = {split: split_dir(split, 0, config) for split in splits}
+    missing = [str(folder) for folder in folders.values() if not (folder / "index.json").is_file()]
+    if missing:
+        raise SystemExit(f"no cached clips in {', '.join(missing)}: run `python -m avdemo.data splits "
+                         f"--frames {config.frames} --size {config.size}` (or `make zoo`) first")
+    datasets = {split: ShardDataset(folder) for split, folder in folders.items()}
     return {split: dataset if per_class is None else first_per_class(dataset, per_class)
             for split, dataset in datasets.items()}
 
@@ -65,7 +83,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     per_class = args.per_class if args.per_class is not None else (None if args.device.startswith("cuda") else 4)
     store = ResultsStore(args.store)
-    engine = Engine(cached_splits(per_class, tuple(args.splits)), store, synth_data_version(), args.device)
+    clip_format = zoo_clip_format([describe(name) for name in list_models()])
+    engine = Engine(cached_splits(per_class, clip_format, tuple(args.splits)), store, synth_data_version(clip_format),
+                    args.device)
     report = evaluate(engine, per_class=per_class, sections=tuple(args.sections), defenses=args.defenses)
     store.compact()
     if args.update:

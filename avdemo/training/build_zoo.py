@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     wanted = [name for name in configs if args.only is None or name in args.only]
     for name in wanted:
         build_model_entry(configs[name], args.fresh, args.device)
-    for base in sorted({defense.wraps for defense in stale_wrappers().values()}):
+    for base in sorted({defense.wraps for defense in stale_wrappers().values() if defense.wraps in wanted}):
         # The memory is collected once, then every wrapper of the same model is exported over it.
         wrappers = [defense for defense in wrapper_entries().values() if defense.wraps == base]
         for index, defense in enumerate(wrappers):
