@@ -55,8 +55,9 @@ ROBUST_PER_CLASS = 10
 SOUND_FOLLOWING_PER_CLASS = 50  # clips per class of each test split for the per-frame localization scores
 EMBEDDING_PER_CLASS = 12
 EVAL_BATCH = 64
-# Per-clip rows of the card measurements, kept so that a stopped build resumes mid-measurement.
-CARD_RESULTS = RUNS / "card-results.jsonl.gz"
+# Per-clip rows of each card's measurement (one file per entry, so that builds measuring
+# different entries can run side by side), kept so that a stopped build resumes mid-measurement.
+CARD_RESULTS = RUNS / "card-results"
 # PGD-10 on both modalities at the paper preset and at the visible budget a defense must withstand.
 ROBUST_CONDITIONS = tuple(Condition.named("pgd", budget, "both") for budget in ("paper", "visible"))
 
@@ -403,11 +404,12 @@ def remeasure(names: list[str], device: str, robust_only: bool = False) -> None:
     """Measure shipped entries again, each on the splits of its own clip format, and rewrite
     their cards' metrics and t-SNE embeddings (with `robust_only`, only the robust accuracy of
     cards that already have clean metrics). Each card is stamped with what it was measured on;
-    per-clip rows go to `runs/`, so a stopped measurement resumes where it stopped."""
+    per-clip rows go to `runs/card-results/`, so a stopped measurement resumes where it stopped
+    and two builds may measure different entries at once."""
     print(f"measuring {len(names)} shipped entries: {', '.join(names)}", flush=True)
-    store = ResultsStore(CARD_RESULTS)
     for name in names:
         started = time.perf_counter()
+        store = ResultsStore(CARD_RESULTS / f"{name}.jsonl.gz")
         path = CHECKPOINTS / f"{name}.json"
         card = json.loads(path.read_text())
         splits = data_splits(name)
