@@ -7,8 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import default_collate
 
-from avdemo.evaluation.sound_following import measure_clean, measure_swap
+from avdemo.evaluation.engine import Engine
+from avdemo.evaluation.sound_following import measure_clean, measure_swap, scores_from_rows
+from avdemo.evaluation.store import ResultsStore
 from avdemo.measures.localization import distractor_hits, localization_maps, pointing_game, upsample
 from toy_task import SCENE_SIZE, tone, toy_scene_batch, train_toy_localizer
 
@@ -62,6 +65,12 @@ def test_the_swap_measurement_finds_the_map_following_the_sound(localizer):
     clean = measure_clean(localizer, dataset)
     assert clean["clips"] == clean["frames"] == 96 and clean["clips_without_distractor"] == 32
     assert clean["pointing"] >= 3 * CHANCE
+    # The card build reads the same scores from the evaluation engine's clean rows.
+    batch = default_collate(dataset)
+    with torch.no_grad():
+        output = localizer(batch["waveform"], batch["frames"])
+    rows = Engine({}, ResultsStore(), "toy")._rows(output, batch, [{"clip": i} for i in range(len(dataset))], None)
+    assert scores_from_rows(rows, dataset) == clean
     swap = measure_swap(localizer, dataset)
     assert swap["clips"] == 64  # the clips with a distractor
     assert swap["followed"] >= 3 * CHANCE and swap["followed"] > 2 * swap["stayed_on_source"]

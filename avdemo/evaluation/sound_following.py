@@ -45,25 +45,49 @@ def _frame_scores(maps: np.ndarray, boxes: torch.Tensor) -> np.ndarray:
     return pointing_game(maps.reshape(-1, *maps.shape[2:]), boxes.flatten(0, 1).numpy()).reshape(maps.shape[:2])
 
 
-def measure_clean(model: torch.nn.Module, dataset: Dataset, device: str = "cpu") -> dict:
+def _without_distractor(batch: dict) -> np.ndarray:
+    """Per clip of a batch: True when no frame shows a silent distractor."""
+    return torch.isnan(batch["distractor_box"][:, 0, :, 0]).all(dim=1).numpy()
+
+
+def clean_scores(correct: np.ndarray, alone: np.ndarray, hits: np.ndarray | None = None,
+                 on_distractor: np.ndarray | None = None) -> dict:
     """Accuracy overall and on clips without a distractor; with a map, pointing and the
-    distractor-peak rate per frame. Every count it rests on is returned beside it."""
+    distractor-peak rate per frame, each beside the count it rests on. correct, alone `(N,)`
+    bool per clip; hits, on_distractor `(N, T)` bool per frame or None."""
+    result = {"clips": len(correct), "accuracy": float(correct.mean()),
+              "clips_without_distractor": int(alone.sum()), "accuracy_without_distractor": float(correct[alone].mean())}
+    if hits is not None:
+        result.update(frames=int(hits.size), pointing=float(hits.mean()), distractor_peak=float(on_distractor.mean()))
+    return result
+
+
+def measure_clean(model: torch.nn.Module, dataset: Dataset, device: str = "cpu") -> dict:
+    """`clean_scores` of a model on every clip of `dataset`."""
     correct, alone, hits, on_distractor = [], [], [], []
     for batch in DataLoader(dataset, batch_size=BATCH):
         predicted, maps = _predict(model, batch["waveform"], batch["frames"], device)
         correct.append((predicted == batch["label"]).numpy())
-        alone.append(torch.isnan(batch["distractor_box"][:, 0, :, 0]).all(dim=1).numpy())
+        alone.append(_without_distractor(batch))
         if maps is not None:
             hits.append(_frame_scores(maps, batch["box"]))
             flat = maps.reshape(-1, *maps.shape[2:])
             on_distractor.append(distractor_hits(flat, batch["distractor_box"].flatten(0, 1).numpy()).reshape(maps.shape[:2]))
-    correct, alone = np.concatenate(correct), np.concatenate(alone)
-    result = {"clips": len(correct), "accuracy": float(correct.mean()),
-              "clips_without_distractor": int(alone.sum()), "accuracy_without_distractor": float(correct[alone].mean())}
-    if hits:
-        hits, on_distractor = np.concatenate(hits), np.concatenate(on_distractor)
-        result.update(frames=int(hits.size), pointing=float(hits.mean()), distractor_peak=float(on_distractor.mean()))
-    return result
+    return clean_scores(np.concatenate(correct), np.concatenate(alone), *(
+        (np.concatenate(hits), np.concatenate(on_distractor)) if hits else ()))
+
+
+def scores_from_rows(rows: list[dict], dataset: Dataset) -> dict:
+    """`clean_scores` from the clean rows the evaluation engine already measured on the clips
+    of `dataset` (in clip order; rows with per-frame "hit" and "distractor" where the model has
+    a map), without running the model again."""
+    alone = np.concatenate([_without_distractor(batch) for batch in DataLoader(dataset, batch_size=BATCH)])
+    if len(rows) != len(alone):
+        raise ValueError(f"{len(rows)} rows for {len(alone)} clips")
+    correct = np.array([row["correct"] for row in rows])
+    if "hit" not in rows[0]:
+        return clean_scores(correct, alone)
+    return clean_scores(correct, alone, np.array([row["hit"] for row in rows]), np.array([row["distractor"] for row in rows]))
 
 
 def measure_swap(model: torch.nn.Module, dataset: Dataset, device: str = "cpu") -> dict:
@@ -114,13 +138,19 @@ def measure_examples(model: torch.nn.Module, classes: list[str], frames: int, de
     return {"right": sum(e["right"] for e in per_example.values()), "examples": len(per_example), "each": per_example}
 
 
-def measure_model(name: str, splits: dict[str, Dataset], per_class: int, device: str = "cpu") -> dict:
+def measure_model(name: str, splits: dict[str, Dataset], per_class: int, device: str = "cpu",
+                  clean_rows: dict[str, list[dict]] | None = None) -> dict:
     """Clean scores on `per_class` clips per class of test and test-heldout; for a model with a
-    map, the swap test in distribution and the shipped examples."""
+    map, the swap test in distribution and the shipped examples. `clean_rows`: the evaluation
+    engine's clean rows of each whole split (clip order), read instead of running the model."""
     from ..zoo import load_model, read_card
 
     model = load_model(name, device).eval()
-    result = {split: measure_clean(model, first_per_class(splits[split], per_class), device) for split in ("test", "test-heldout")}
+    result = {}
+    for split in ("test", "test-heldout"):
+        subset = first_per_class(splits[split], per_class)
+        result[split] = (scores_from_rows(clean_rows[split][:len(subset)], subset) if clean_rows
+                         else measure_clean(model, subset, device))
     if "pointing" in result["test"]:
         result["swap_test"] = measure_swap(model, first_per_class(splits["test"], per_class), device)
         card = read_card(name)

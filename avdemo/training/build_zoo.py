@@ -148,17 +148,19 @@ def needs_measuring(name: str) -> bool:
 
 
 def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, clean: dict | None = None,
-            store: ResultsStore | None = None) -> tuple[dict, dict]:
-    """The card's metrics for a shipped model (loaded back from `checkpoints/`), and the
-    details of its robust accuracy (each objective's number and how many clips). `clean`:
-    the card's clean metrics to keep (same weights, only the attack protocol changed);
-    `store`: per-clip rows already measured are read from it, not recomputed."""
+            store: ResultsStore | None = None) -> tuple[dict, dict, dict[str, list[dict]]]:
+    """The card's metrics for a shipped model (loaded back from `checkpoints/`), the details
+    of its robust accuracy (each objective's number and how many clips), and its clean rows
+    per split (none when `clean` is given). `clean`: the card's clean metrics to keep (same
+    weights, only the attack protocol changed); `store`: per-clip rows already measured are
+    read from it, not recomputed."""
     store = store if store is not None else ResultsStore()
     data = "card " + "/".join(Path(splits["val"].root).parts[-3:-1])  # generator, bank and clip format
     engine = Engine({split: splits[split] for split in ("val", "test", "test-heldout")}, store, data, device,
                     EVAL_BATCH, log)
-    metrics = dict(clean) if clean else {f"{split.replace('-', '_')}_accuracy": accuracy(engine.clean(name, split))
-                                         for split in ("val", "test", "test-heldout")}
+    clean_rows = {} if clean else {split: engine.clean(name, split) for split in ("val", "test", "test-heldout")}
+    metrics = dict(clean) if clean else {f"{split.replace('-', '_')}_accuracy": accuracy(rows)
+                                         for split, rows in clean_rows.items()}
     robust = Engine({"test": first_per_class(splits["test"], ROBUST_PER_CLASS)}, store, data, device, EVAL_BATCH, log)
     details = {}
     for condition in ROBUST_CONDITIONS:
@@ -175,7 +177,7 @@ def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, 
         metrics["pointing_game_test"] = sum(sum(row["hit"]) for row in clean_test) / frames
         metrics["distractor_peak_test"] = sum(sum(row["distractor"]) for row in clean_test) / frames
     log(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
-    return metrics, details
+    return metrics, details, clean_rows
 
 
 def synth_config(config: TrainConfig) -> SynthConfig:
@@ -414,10 +416,10 @@ def remeasure(names: list[str], device: str, robust_only: bool = False) -> None:
         card = json.loads(path.read_text())
         splits = data_splits(name)
         keep = {k: v for k, v in card.get("metrics", {}).items() if "robust" not in k} if robust_only else None
-        card["metrics"], card["robustness"] = measure(name, splits, device, clean=keep or None, store=store)
+        card["metrics"], card["robustness"], clean_rows = measure(name, splits, device, clean=keep or None, store=store)
         if not keep:
             card["embeddings"] = export_embeddings(name, splits["test"], device)
-            card["sound_following"] = measure_model(name, splits, SOUND_FOLLOWING_PER_CLASS, device)
+            card["sound_following"] = measure_model(name, splits, SOUND_FOLLOWING_PER_CLASS, device, clean_rows)
         card["measured"] = {**measured_stamp(name), "seconds": round(time.perf_counter() - started, 1),
                             "hardware": hardware_description(device)}
         path.write_text(json.dumps(card, indent=1))
