@@ -99,7 +99,7 @@ def test_audio_only_attack_moves_the_map_but_not_the_pixels():
 def test_defenses_run_every_objective_and_say_which_won():
     summary = _run(EXAMPLE, model="av-sum", defense="minsim", steps=2)[0]
     assert "built on av-concat" in summary and "**av-minsim**" in summary
-    tried = summary.split("Tried: ")[1]
+    tried = summary.split("Tried: ")[1].split("\n")[0]
     assert [part.split(" →")[0] for part in tried.split("; ")] == ["ce", "ce+term", "transfer:av-concat"]
     winner = summary.split("was **")[1].split("**")[0]
     assert winner in ("ce", "ce+term", "transfer:av-concat")
