@@ -137,7 +137,7 @@ def test_a_card_is_measured_again_only_when_what_ships_or_the_protocol_changed(t
     _write_card(toy_zoo, "m", weights={"sha256": "a" * 64})
     assert build_zoo.needs_measuring("m")  # never measured
     card = json.loads((toy_zoo / "checkpoints" / "m.json").read_text())
-    card.update(metrics={"val_accuracy": 0.9}, measured={**build_zoo.measured_stamp("m"), "seconds": 1.0})
+    card.update(metrics={"val_accuracy": 0.9}, measured={**build_zoo.measured_stamp("m", card), "seconds": 1.0})
     (toy_zoo / "checkpoints" / "m.json").write_text(json.dumps(card))
     assert not build_zoo.needs_measuring("m")
     per_class = build_zoo.ROBUST_PER_CLASS

@@ -412,6 +412,13 @@ def split_dir(split: str, seed: int = 0, config: SynthConfig = SynthConfig(), ro
     return base / f"av-synth-g{GENERATOR_VERSION}-b{BANK_VERSION}" / f"T{config.frames}-S{config.size}-seed{seed}" / split
 
 
+def data_version(folder: Path) -> str:
+    """The data version a cached split's folder (from `split_dir`) stands for, as results
+    stores name it: generator and bank, then clip format and seed ("av-synth-g2-b2/T4-S224-seed0")."""
+    folder = Path(folder)
+    return f"{folder.parent.parent.name}/{folder.parent.name}"
+
+
 _WORKER_BANK: Bank | None = None
 
 

@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.shards import ShardDataset, first_per_class
-from ..data.synth import FRAME_SIZE, SynthConfig, split_dir
+from ..data.synth import FRAME_SIZE, SynthConfig, data_version, split_dir
 from ..paths import REPORTS
 from ..zoo import describe, list_models
 from .engine import Engine
@@ -41,8 +41,7 @@ def zoo_clip_format(cards: list[dict]) -> SynthConfig:
 
 def synth_data_version(config: SynthConfig, seed: int = 0) -> str:
     """The AV-Synth data version that names clips in the store: generator, bank, format, seed."""
-    folder = split_dir("test", seed, config)
-    return f"{folder.parent.parent.name}/{folder.parent.name}"
+    return data_version(split_dir("test", seed, config))
 
 
 def cached_splits(per_class: int | None, config: SynthConfig, splits=("test", "test-heldout")) -> dict[str, Dataset]:

@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader
 from .. import __version__
 from ..data.bank import BANK_VERSION, default_bank_dir, load_bank
 from ..data.shards import ShardDataset, first_per_class
-from ..data.synth import GENERATOR_VERSION, SynthConfig, split_dir, write_synth_split
+from ..data.synth import GENERATOR_VERSION, SynthConfig, data_version, split_dir, write_synth_split
 from ..defenses import BASE_MODEL, DEFENSES, collect_memory
 from ..evaluation.engine import Condition, Engine, accuracy, robust_accuracy
 from ..evaluation.provenance import git_revision
@@ -134,16 +134,16 @@ def measurement_protocol() -> dict:
             "embedding_clips_per_class": EMBEDDING_PER_CLASS}
 
 
-def measured_stamp(name: str) -> dict:
-    """What a card's metrics were measured on: the entry's weights (and memory), its data and the protocol."""
-    card = json.loads((CHECKPOINTS / f"{name}.json").read_text())
+def measured_stamp(name: str, card: dict) -> dict:
+    """What an entry's card (`card`, as read from `checkpoints/`) is measured on: the entry's
+    weights (and memory), its data and the protocol."""
     return {"digest": entry_digest(name, CHECKPOINTS), "data": card["data"], "protocol": measurement_protocol()}
 
 
 def needs_measuring(name: str) -> bool:
     """True unless the card's metrics were measured on exactly what ships now, by today's protocol."""
     card = json.loads((CHECKPOINTS / f"{name}.json").read_text())
-    stamp, measured = measured_stamp(name), card.get("measured", {})
+    stamp, measured = measured_stamp(name, card), card.get("measured", {})
     return {key: measured.get(key) for key in stamp} != stamp or "metrics" not in card
 
 
@@ -155,7 +155,7 @@ def measure(name: str, splits: dict[str, ShardDataset], device: str, log=print, 
     weights, only the attack protocol changed); `store`: per-clip rows already measured are
     read from it, not recomputed."""
     store = store if store is not None else ResultsStore()
-    data = "card " + "/".join(Path(splits["val"].root).parts[-3:-1])  # generator, bank and clip format
+    data = f"card {data_version(splits['val'].root)}"
     engine = Engine({split: splits[split] for split in ("val", "test", "test-heldout")}, store, data, device,
                     EVAL_BATCH, log)
     clean_rows = {} if clean else {split: engine.clean(name, split) for split in ("val", "test", "test-heldout")}
@@ -420,7 +420,7 @@ def remeasure(names: list[str], device: str, robust_only: bool = False) -> None:
         if not keep:
             card["embeddings"] = export_embeddings(name, splits["test"], device)
             card["sound_following"] = measure_model(name, splits, SOUND_FOLLOWING_PER_CLASS, device, clean_rows)
-        card["measured"] = {**measured_stamp(name), "seconds": round(time.perf_counter() - started, 1),
+        card["measured"] = {**measured_stamp(name, card), "seconds": round(time.perf_counter() - started, 1),
                             "hardware": hardware_description(device)}
         path.write_text(json.dumps(card, indent=1))
         print(f"  {name} measured in {(time.perf_counter() - started) / 60:.1f} min", flush=True)
