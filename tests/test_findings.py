@@ -9,6 +9,7 @@ from avdemo.evaluation.findings import (
     fusions_markdown,
     localization_fooled,
     mim_strongest,
+    stale_entries,
     unimodal_crossing,
     zoo_table,
 )
@@ -85,3 +86,11 @@ def test_the_fusion_comparison_states_what_differs_and_what_is_shared_from_the_c
     text = fusions_markdown(cards)
     assert "av-sum do not record" in text and "share everything else" not in text
     assert "T | val" in zoo_table(cards) and "| av-concat | 4 |" in zoo_table(cards)
+
+
+def test_an_entry_is_stale_when_any_part_of_the_report_measured_other_weights_or_missed_it():
+    report = {"stamp": {"checkpoints": {"a": "1", "b": "2", "c": "3"}},
+              "updates": [{"checkpoints": {"a": "1", "b": "9", "c": "3"}}]}
+    assert stale_entries(report, {"a": "1", "b": "9", "c": "3"}) == ["b"]  # table 1 still measured b's old weights
+    assert stale_entries(report, {"a": "1", "c": "3", "d": "4"}) == ["d"]  # never measured
+    assert stale_entries({"stamp": {"checkpoints": {"a": "1"}}}, {"a": "1"}) == []

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from .report import markdown
-from ..zoo import describe, list_models
+from ..zoo import describe, entry_digest, list_models
 from ..paths import DOCS, REPORTS
 
 DROP = 0.10  # a drop of at least 10 accuracy points counts as "hurts" / "fools"
@@ -188,14 +188,27 @@ def fusions_markdown(cards: dict[str, dict]) -> str:
     return " ".join(lines)
 
 
-def results_markdown(report: dict) -> str:
-    lines = ["# Results: the CVPR 2021 findings on avdemo's zoo", "",
-             "Measured by `python -m avdemo.evaluation` (stamp below) on AV-Synth, whose ground truth lets",
-             "localization be scored. Verdicts follow fixed rules (stated per claim) applied to every split;",
-             "neither the zoo nor the attacks were tuned toward a verdict. A defended model's attacked accuracy",
-             "is its robust accuracy: the per-clip worst case over every objective its defense lists (plain",
-             "cross-entropy, plus its training term, BPDA through ExFMem, transfer from the undefended model).", "",
-             "## Findings", "", "| claim | rule | measured | verdict |", "|---|---|---|---|"]
+def stale_entries(report: dict, shipped: dict[str, str]) -> list[str]:
+    """The shipped entries (name -> entry digest) some part of the report was not measured on:
+    absent from the run's stamp or from an update, or measured there with other weights."""
+    records = [report["stamp"], *report.get("updates", [])]
+    return sorted(name for name, digest in shipped.items()
+                  if any(record.get("checkpoints", {}).get(name) != digest for record in records))
+
+
+def results_markdown(report: dict, shipped: dict[str, str]) -> str:
+    """docs/RESULTS.md from a robustness report and the shipped entries' digests (name -> digest)."""
+    stale = stale_entries(report, shipped)
+    lines = ["# Results: the CVPR 2021 findings on avdemo's zoo", ""]
+    if stale:
+        lines += [f"**Out of date: the report below was measured on other weights than ship for {', '.join(stale)}. "
+                  "Run `make evaluate` to measure the zoo in `checkpoints/`.**", ""]
+    lines += ["Measured by `python -m avdemo.evaluation` (stamp below) on AV-Synth, whose ground truth lets",
+              "localization be scored. Verdicts follow fixed rules (stated per claim) applied to every split;",
+              "neither the zoo nor the attacks were tuned toward a verdict. A defended model's attacked accuracy",
+              "is its robust accuracy: the per-clip worst case over every objective its defense lists (plain",
+              "cross-entropy, plus its training term, BPDA through ExFMem, transfer from the undefended model).", "",
+              "## Findings", "", "| claim | rule | measured | verdict |", "|---|---|---|---|"]
     for claim, check in CLAIMS:
         rule, numbers, verdict = check(report)
         lines.append(f"| {claim} | {rule} | {numbers or 'not measured'} | **{verdict}** |")
@@ -211,8 +224,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=DOCS / "RESULTS.md")
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(results_markdown(json.loads(args.report.read_text())))
-    print(f"wrote {args.out}")
+    report = json.loads(args.report.read_text())
+    shipped = {name: entry_digest(name) for name in list_models()}
+    args.out.write_text(results_markdown(report, shipped))
+    stale = stale_entries(report, shipped)
+    print(f"wrote {args.out}" + (f" (out of date for {len(stale)} entries: {', '.join(stale)})" if stale else ""))
 
 
 if __name__ == "__main__":
