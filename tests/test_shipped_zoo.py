@@ -24,9 +24,8 @@ def test_every_recipe_and_wrapper_ships_and_nothing_else_does():
 
 @pytest.mark.parametrize("name", list_models())
 def test_every_entry_is_on_todays_data_version(name):
-    card = describe(name)
-    data, recipe = card["data"], build_zoo.recipes()[build_zoo.wrapper_entries()[name].wraps
-                                                     if name in build_zoo.wrapper_entries() else name]
+    wrapper = build_zoo.wrapper_entries().get(name)
+    data, recipe = describe(name)["data"], build_zoo.recipes()[wrapper.wraps if wrapper else name]
     assert (data["generator"], data["bank_version"]) == (GENERATOR_VERSION, BANK_VERSION)
     assert (data["frames"], data["size"]) == (recipe.frames, recipe.size)
 

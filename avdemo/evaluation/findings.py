@@ -196,9 +196,8 @@ def stale_entries(report: dict, shipped: dict[str, str]) -> list[str]:
                   if any(record.get("checkpoints", {}).get(name) != digest for record in records))
 
 
-def results_markdown(report: dict, shipped: dict[str, str]) -> str:
-    """docs/RESULTS.md from a robustness report and the shipped entries' digests (name -> digest)."""
-    stale = stale_entries(report, shipped)
+def results_markdown(report: dict, stale: list[str]) -> str:
+    """docs/RESULTS.md from a robustness report and the shipped entries it is out of date for."""
     lines = ["# Results: the CVPR 2021 findings on avdemo's zoo", ""]
     if stale:
         lines += [f"**Out of date: the report below was measured on other weights than ship for {', '.join(stale)}. "
@@ -226,8 +225,8 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = json.loads(args.report.read_text())
     shipped = {name: entry_digest(name) for name in list_models()}
-    args.out.write_text(results_markdown(report, shipped))
     stale = stale_entries(report, shipped)
+    args.out.write_text(results_markdown(report, stale))
     print(f"wrote {args.out}" + (f" (out of date for {len(stale)} entries: {', '.join(stale)})" if stale else ""))
 
 
