@@ -193,10 +193,10 @@ def model_cards_markdown() -> str:
 
 
 def reports_markdown() -> str:
-    """The robustness reports written by `python -m avdemo.evaluation.tables`, when they exist."""
+    """The robustness reports written by `make evaluate` (`python -m avdemo.evaluation`), when they exist."""
     reports = sorted(REPORTS.glob("*.md")) if REPORTS.is_dir() else []
     if not reports:
-        return "No evaluation report yet: run `python -m avdemo.evaluation.tables` to write `reports/`."
+        return "No evaluation report yet: run `make evaluate` to write `reports/`."
     return "\n\n".join(report.read_text() for report in reports)
 
 
