@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
+from .. import __version__
 from ..paths import ROOT
 
 
@@ -14,3 +15,9 @@ def git_revision() -> str:
                               cwd=ROOT).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def code_version() -> str:
+    """The package version and the commit, e.g. "0.1.0+f32c45d": what cards, reports and
+    exported runs stamp."""
+    return f"{__version__}+{git_revision()}"

@@ -29,7 +29,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import __version__
 from ..attacks import AttackSettings
 from ..attacks.budgets import named_budget
 from ..defenses import BASE_MODEL, DEFENSES
@@ -38,7 +37,7 @@ from ..measures.localization import ciou_auc
 from ..measures.perceptibility import average_attacked, relative_improvement
 from ..zoo import describe, entry_digest, list_models, models_with_role
 from .engine import Condition, Engine, accuracy, robust_accuracy
-from .provenance import git_revision
+from .provenance import code_version
 
 PAPER_ATTACKS = ("fgsm", "pgd", "mim")
 COLUMNS = {"✗A": "audio", "✗V": "visual", "✗AV": "both"}
@@ -173,7 +172,7 @@ def evaluate(engine: Engine, per_class: int | None = None, sections=SECTIONS, lo
     return {
         "stamp": {
             "command": " ".join(["python -m avdemo.evaluation", *sys.argv[1:]]),
-            "code_version": f"{__version__}+{git_revision()}",
+            "code_version": code_version(),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "device": engine.device,
             "seconds": round(seconds, 1),

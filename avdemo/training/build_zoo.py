@@ -33,13 +33,12 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from .. import __version__
 from ..data.bank import BANK_VERSION, default_bank_dir, load_bank
 from ..data.shards import ShardDataset, first_per_class
 from ..data.synth import GENERATOR_VERSION, SynthConfig, data_version, split_dir, write_synth_split
 from ..defenses import BASE_MODEL, DEFENSES, collect_memory
 from ..evaluation.engine import Condition, Engine, accuracy, robust_accuracy
-from ..evaluation.provenance import git_revision
+from ..evaluation.provenance import code_version
 from ..evaluation.sound_following import measure_model
 from ..evaluation.store import ResultsStore
 from ..measures.localization import MAP_KINDS, map_kind
@@ -263,7 +262,7 @@ def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) 
 def _card(name: str, description: str, config: dict, classes: list[str], weights: dict, training: dict,
           data: dict, **extra) -> dict:
     return {"format": CARD_FORMAT, "name": name, "description": description, "config": config, "classes": classes,
-            "weights": weights, "training": training, "data": data, "code_version": f"{__version__}+{git_revision()}",
+            "weights": weights, "training": training, "data": data, "code_version": code_version(),
             **extra}
 
 
