@@ -42,7 +42,7 @@ def _run(video, **changes):
 
 def test_run_on_an_example_renders_every_view():
     (summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio, adversarial_audio,
-     perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, video, inputs_seen) = _run(EXAMPLE)
+     perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, video, inputs_seen, take_away) = _run(EXAMPLE)
     assert "true: **cello**" in summary and "Pointing game" in summary
     assert "The map is the learned cell-level audio-visual correspondence" in summary
     assert "L∞ 4.00/255" in summary and "L∞ 0.0100" in summary  # the budgets the sliders asked for
@@ -58,6 +58,8 @@ def test_run_on_an_example_renders_every_view():
     assert [len(trace.y) for trace in trace_plot.data] == [6, 6, 6]  # 5 steps + the clean input
     assert len(sound_plot.data) == 5  # three waveforms, two spectrograms
     assert len(tsne_plot.data) >= 4 and Path(video).suffix == ".mp4" and len(inputs_seen) == model_frames("av-attention")
+    assert [Path(path).name for path in take_away] == ["adversarial.npz", "run.json"]  # the lossless input beside the mp4
+    assert all(Path(path).parent == Path(video).parent for path in take_away)
 
 
 def test_the_views_receive_numpy_only():
@@ -182,7 +184,9 @@ def test_served_app_through_gradio_client(served, tmp_path):
     client = Client(served.local_url, verbose=False)
     arguments = [None, None, "av-concat", "none", "pgd", "both", 0.01, 4, 3, "none", 0, False]
     result = client.predict(handle_file(EXAMPLE), *arguments, api_name="/run")
-    assert len(result) == 15 and "true: **cello**" in result[0]
+    assert len(result) == 16 and "true: **cello**" in result[0]
+    arrays = np.load(next(path for path in result[15] if path.endswith(".npz")))  # the lossless take-away, fetched
+    assert arrays["adversarial_frames"].dtype == np.float32 and arrays["adversarial_frames"].shape[1:] == (224, 224, 3)
     upload = write_video(tmp_path / "upload.webm", video_codec="libvpx-vp9", audio_codec="libopus", sample_rate=48000)
     summary = client.predict(handle_file(str(upload)), *arguments, api_name="/run")[0]
     assert "under attack" in summary and "L∞ 4.00/255" in summary and "true:" not in summary  # attacked, no ground truth
@@ -216,6 +220,12 @@ def test_page_in_a_real_browser(served):
         assert page.locator("#tsne .js-plotly-plot .scatterlayer .trace").count() >= 4
         for player in ("#clean-audio", "#adversarial-audio", "#perturbation-audio"):
             page.wait_for_selector(f"{player} audio, {player} .waveform-container, {player} button", timeout=30_000)
+        with page.expect_download(timeout=30_000) as download:
+            page.locator("#take-away tr", has_text="adversarial").locator("a").first.click()  # the size link downloads
+        saved = ARTIFACTS / "adversarial.npz"
+        download.value.save_as(saved)
+        with np.load(saved) as arrays:  # the exact input: float frames, not the mp4's 8-bit H.264
+            assert arrays["adversarial_frames"].dtype == np.float32 and arrays["adversarial_waveform"].ndim == 1
         page.wait_for_timeout(1500)
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
         browser.close()

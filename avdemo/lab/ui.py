@@ -26,6 +26,7 @@ from ..models import IMAGENET_STD
 from ..paths import REPORTS
 from ..zoo import describe, list_models, models_with_role, read_card
 from .analysis import NO_DEFENSE, defense_choices, resolve_model, run
+from .export import write_bundle
 
 MAX_UPLOAD_MB = 100
 MAX_DURATION_S = 600
@@ -138,10 +139,10 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
     """The Run button: decode, attack, measure, and render every view."""
     clip, truth = load_input(video, image, sound, model_frames(model, defense))
     progress(0.2, desc="attacking")
+    target = None if target in (None, "", "none") else target
     try:
         settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
-        analysis = run(clip, model, defense or NO_DEFENSE, attack, settings, None if target in (None, "", "none") else target,
-                       truth, _device())
+        analysis = run(clip, model, defense or NO_DEFENSE, attack, settings, target, truth, _device())
     except ValueError as error:
         raise gr.Error(str(error)) from error
     progress(0.8, desc="rendering")
@@ -149,6 +150,8 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
     perturbation, perturbation_note = views.perturbation_image(analysis)
     folder = Path(tempfile.mkdtemp(prefix="avdemo-"))
     video_path = write_mp4(folder / "adversarial.mp4", analysis.adversarial_frames, analysis.adversarial_waveform)
+    bundle = write_bundle(analysis, folder, model, defense or NO_DEFENSE, attack, settings, target,
+                          {"video": video, "image": image, "sound": sound})
     return (
         views.summary_markdown(analysis),
         views.top_k_figure(analysis),
@@ -165,6 +168,7 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
         views.tsne_figure(analysis) if analysis.embeddings else None,
         str(video_path),
         [(frame, f"frame {i + 1} the model sees") for i, frame in enumerate(clip.frames)],
+        [str(path) for path in bundle],
     )
 
 
@@ -255,7 +259,11 @@ def build_app() -> gr.Blocks:
                     sound_plot = gr.Plot(label="Waveform and spectrograms")
                     trace_plot = gr.Plot(label="Attack trace")
                     tsne_plot = gr.Plot(label="t-SNE embeddings", elem_id="tsne")
-                    adversarial_video = gr.Video(label="Adversarial video (adversarial frames + sound)", height=240)
+                    adversarial_video = gr.Video(label="Adversarial video (H.264 + AAC, lossy: for watching; the exact input is the .npz below)",
+                                                 height=240)
+                    take_away = gr.File(label="The adversarial input, lossless (adversarial.npz) and how it was made "
+                                                  "(run.json: settings, weights SHA-256, the command that makes it again)",
+                                        file_count="multiple", elem_id="take-away")
                     inputs_seen = gr.Gallery(label="What the model receives", columns=4, height=200, object_fit="contain",
                                              allow_preview=False)
         with gr.Tab("Robustness"):
@@ -264,7 +272,7 @@ def build_app() -> gr.Blocks:
 
         outputs = [summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio,
                    adversarial_audio, perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, adversarial_video,
-                   inputs_seen]
+                   inputs_seen, take_away]
         run_button.click(run_attack, inputs=[video, image, sound, model, defense, attack, modality, eps_audio, eps_visual,
                                              steps, target, seed, paper], outputs=outputs, api_name="run")
         preset.click(paper_preset_values, inputs=[modality], outputs=[eps_audio, eps_visual, steps, paper, preset_note],

@@ -19,6 +19,7 @@ from .analysis import Analysis
 
 TOP_K = 5
 PLOT_MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
+HEATMAP_COLOURS = cv2.COLORMAP_VIRIDIS
 MODALITY_SYMBOLS = {"audio": "circle", "visual": "triangle-up", "fused": "square"}
 
 
@@ -44,7 +45,8 @@ def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], 
 
 
 def heatmap_overlays(analysis: Analysis, attacked: bool) -> list[tuple[np.ndarray, str]]:
-    """Per frame, the localization map blended over the frame the model saw (JET colours),
+    """Per frame, the localization map blended over the frame the model saw (viridis: perceptually
+    uniform and readable with colour-blindness, where JET draws false edges),
     the sounding object's box (green), silent distractors (white), the map's peak (cross),
     and a caption with the pointing-game verdict. Empty for unimodal models."""
     maps = analysis.attacked_maps if attacked else analysis.clean_maps
@@ -54,7 +56,7 @@ def heatmap_overlays(analysis: Analysis, attacked: bool) -> list[tuple[np.ndarra
     verdicts = analysis.localization_verdicts(maps)
     overlays = []
     for index, (frame, heat) in enumerate(zip(frames, maps)):
-        colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+        colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), HEATMAP_COLOURS)[..., ::-1]
         image = np.round(0.55 * np.clip(frame, 0, 1) * 255 + 0.45 * colour).astype(np.uint8)
         image = np.ascontiguousarray(image)
         caption = f"{'attacked' if attacked else 'clean'} frame {index + 1}"
