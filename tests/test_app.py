@@ -62,6 +62,26 @@ def test_run_on_an_example_renders_every_view():
     assert all(Path(path).parent == Path(video).parent for path in take_away)
 
 
+def test_tsne_names_every_class_and_draws_each_move_as_an_arrow():
+    from avdemo.lab.analysis import run
+    from avdemo.lab.ui import attack_settings
+    from avdemo.lab.views import tsne_figure
+
+    clip, truth = load_input(EXAMPLE, frames=model_frames("av-attention"))
+    analysis = run(clip, "av-attention", "none", "pgd", attack_settings("both", 0.01, 4, 2, 0, False), truth=truth)
+    figure = tsne_figure(analysis)
+    legend = {trace.name for trace in figure.data if trace.showlegend is not False}
+    shown = {analysis.classes[int(k)] for placed in analysis.embeddings.values() for k in np.unique(placed["labels"])}
+    assert shown and shown <= legend  # every class on the map has a named legend entry
+    assert all("text" not in (trace.mode or "") for trace in figure.data)  # names on hover, none printed to collide
+    moves = [(placed["clean"][i], placed["attacked"][i]) for placed in analysis.embeddings.values()
+             for i in range(len(placed["kinds"]))]
+    assert len(figure.layout.annotations) - len(analysis.embeddings) == len(moves)  # subplot titles + one arrow each
+    arrows = [a for a in figure.layout.annotations if a.showarrow]
+    for arrow, (clean, attacked) in zip(arrows, moves):
+        assert (arrow.ax, arrow.ay) == tuple(clean) and (arrow.x, arrow.y) == tuple(attacked)
+
+
 def test_the_views_receive_numpy_only():
     import dataclasses
 

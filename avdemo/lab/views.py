@@ -154,29 +154,42 @@ def trace_figure(analysis: Analysis) -> go.Figure:
 
 
 def tsne_figure(analysis: Analysis) -> go.Figure:
-    """The model's reference embeddings by class (colour) and modality (symbol), with this
-    clip's clean (ringed) and attacked (star) embeddings placed into the same maps."""
+    """The model's reference embeddings, one legend entry per class (colour; hover names the
+    class and modality) with the modality as symbol, and this clip's embeddings placed into
+    the same maps: clean (open symbol) to attacked (filled) drawn as an arrow per modality,
+    named on hover rather than printed, so that nothing overlaps."""
     maps = analysis.embeddings
     figure = make_subplots(rows=1, cols=max(1, len(maps)), subplot_titles=[f"{name} embeddings" for name in maps])
     palette = [f"hsl({int(360 * i / len(analysis.classes))},70%,50%)" for i in range(len(analysis.classes))]
     for column, (name, placed) in enumerate(maps.items(), start=1):
-        for modality in np.unique(placed["modalities"]):
-            chosen = placed["modalities"] == modality
-            labels = placed["labels"][chosen]
+        modalities = placed["modalities"].astype(str)
+        for k in np.unique(placed["labels"]).astype(int):
+            chosen = placed["labels"] == k
             figure.add_scatter(
                 x=placed["reference"][chosen, 0], y=placed["reference"][chosen, 1], mode="markers",
-                marker={"color": [palette[int(k)] for k in labels], "size": 6, "opacity": 0.55,
-                        "symbol": MODALITY_SYMBOLS.get(str(modality), "circle")},
-                text=[f"{analysis.classes[int(k)]} ({modality})" for k in labels], hoverinfo="text",
-                name=f"reference {modality}", legendgroup=str(modality), showlegend=column == 1, row=1, col=column)
-        for state, symbol, size in (("clean", "circle-open", 16), ("attacked", "star", 18)):
-            figure.add_scatter(
-                x=placed[state][:, 0], y=placed[state][:, 1], mode="markers+text",
-                marker={"symbol": symbol, "size": size, "color": "black", "line": {"width": 2}},
-                text=[f"{state} {kind}" for kind in placed["kinds"]], textposition="top center",
-                hoverinfo="text", name=f"this clip, {state}", legendgroup=state, showlegend=column == 1, row=1, col=column)
-    figure.update_layout(height=460, margin=PLOT_MARGIN, legend={"orientation": "h", "y": -0.08},
-                         title="t-SNE of the model's embeddings (reference: test clips; this clip placed without refitting)")
+                marker={"color": palette[k], "size": 6, "opacity": 0.55,
+                        "symbol": [MODALITY_SYMBOLS.get(m, "circle") for m in modalities[chosen]]},
+                text=[f"{analysis.classes[k]} ({m})" for m in modalities[chosen]], hoverinfo="text",
+                name=analysis.classes[k], legendgroup=f"class {k}", showlegend=column == 1, row=1, col=column)
+        axes = "" if column == 1 else str(column)
+        for index, kind in enumerate(placed["kinds"]):
+            symbol = MODALITY_SYMBOLS.get(str(kind), "circle")
+            (x0, y0), (x1, y1) = placed["clean"][index], placed["attacked"][index]
+            for state, (x, y), marker in (("clean", (x0, y0), {"symbol": f"{symbol}-open", "color": "black"}),
+                                          ("attacked", (x1, y1), {"symbol": symbol, "color": "black",
+                                                                  "line": {"width": 2, "color": "white"}})):
+                figure.add_scatter(x=[x], y=[y], mode="markers", marker={**marker, "size": 15},
+                                   text=[f"this clip, {state} {kind} embedding"], hoverinfo="text",
+                                   name=f"this clip, {state}", legendgroup=state,
+                                   showlegend=column == 1 and index == 0, row=1, col=column)
+            figure.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref=f"x{axes}", yref=f"y{axes}", axref=f"x{axes}",
+                                  ayref=f"y{axes}", showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2,
+                                  arrowcolor="black", text="", standoff=5, startstandoff=5)
+    for modality, symbol in MODALITY_SYMBOLS.items():  # the symbols' key, in the legend
+        figure.add_scatter(x=[None], y=[None], mode="markers", marker={"symbol": symbol, "color": "grey", "size": 9},
+                           name=f"{modality} (symbol)", legendgroup="symbols", hoverinfo="skip")
+    figure.update_layout(height=520, margin=PLOT_MARGIN, legend={"orientation": "h", "y": -0.08},
+                         title="t-SNE: test clips by class; this clip clean → attacked (arrow), placed without refitting")
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(showticklabels=False)
     return figure
