@@ -20,7 +20,7 @@ import torch
 from ..attacks import AttackSettings
 from ..evaluation.provenance import code_version
 from ..paths import ROOT
-from ..zoo import entry_digest
+from ..zoo import entry_digest, sha256_of
 from .analysis import Analysis
 
 ARRAYS = "adversarial.npz"
@@ -36,7 +36,7 @@ def file_record(path: str | Path | None) -> dict | None:
     path = Path(path).resolve()
     shipped = path.is_relative_to(ROOT)
     return {"path": str(path.relative_to(ROOT)) if shipped else path.name, "shipped": shipped,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            "sha256": sha256_of(path)}
 
 
 def arrays_digest(arrays: dict[str, np.ndarray]) -> str:

@@ -10,16 +10,15 @@ found by its path in the repository; an upload must be given again (its SHA-256 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
 from ..paths import ROOT
-from ..zoo import entry_digest, list_models
+from ..zoo import entry_digest, list_models, sha256_of
 from .analysis import Analysis, run
-from .export import ARRAYS, INPUT_KINDS, arrays_digest, bundle_arrays, read_arrays, settings_from_record, write_bundle
+from .export import INPUT_KINDS, read_arrays, settings_from_record, write_bundle
 from .ui import load_input, model_frames
 
 
@@ -37,7 +36,7 @@ def input_paths(record: dict, given: dict[str, str | None]) -> dict[str, str | N
             raise SystemExit(f"the run used an uploaded {kind} '{recorded['path']}': give it again with --{kind}")
         if not path.is_file():
             raise SystemExit(f"no {kind} file at {path}")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != recorded["sha256"]:
+        if sha256_of(path) != recorded["sha256"]:
             raise SystemExit(f"{path} is not the {kind} the run used (its SHA-256 differs)")
         paths[kind] = str(path)
     return paths
@@ -66,17 +65,16 @@ def main(argv: list[str] | None = None) -> None:
     record = json.loads(args.record.read_text())
     paths = input_paths(record, {kind: getattr(args, kind) for kind in INPUT_KINDS})
     analysis = replay(record, paths)
-    write_bundle(analysis, args.out, record["model"], record["defense"], record["attack"],
-                 settings_from_record(record["settings"]), record["target"], paths)
-    new = bundle_arrays(analysis)
-    prediction = analysis.classes[int(analysis.attacked_probabilities.argmax())]
-    print(f"wrote {args.out / ARRAYS}; attacked prediction {prediction} (recorded {record['attacked_prediction']})")
-    if arrays_digest(new) == record["arrays_sha256"]:
+    written = write_bundle(analysis, args.out, record["model"], record["defense"], record["attack"],
+                           settings_from_record(record["settings"]), record["target"], paths)
+    remade = json.loads(written[1].read_text())
+    print(f"wrote {written[0]}; attacked prediction {remade['attacked_prediction']} (recorded {record['attacked_prediction']})")
+    if remade["arrays_sha256"] == record["arrays_sha256"]:
         print("the adversarial input is bit-identical to the recorded one")
         return
     old_path = args.record.parent / record["arrays"]
     if old_path.is_file():
-        old = read_arrays(old_path)
+        old, new = read_arrays(old_path), read_arrays(written[0])
         for name in ("adversarial_frames", "adversarial_waveform"):
             print(f"{name}: max |difference| {np.abs(new[name] - old[name]).max():.3g}")
     else:

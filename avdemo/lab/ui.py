@@ -139,10 +139,10 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
     """The Run button: decode, attack, measure, and render every view."""
     clip, truth = load_input(video, image, sound, model_frames(model, defense))
     progress(0.2, desc="attacking")
-    target = None if target in (None, "", "none") else target
+    defense, target = defense or NO_DEFENSE, None if target in (None, "", "none") else target
     try:
         settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
-        analysis = run(clip, model, defense or NO_DEFENSE, attack, settings, target, truth, _device())
+        analysis = run(clip, model, defense, attack, settings, target, truth, _device())
     except ValueError as error:
         raise gr.Error(str(error)) from error
     progress(0.8, desc="rendering")
@@ -150,7 +150,7 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
     perturbation, perturbation_note = views.perturbation_image(analysis)
     folder = Path(tempfile.mkdtemp(prefix="avdemo-"))
     video_path = write_mp4(folder / "adversarial.mp4", analysis.adversarial_frames, analysis.adversarial_waveform)
-    bundle = write_bundle(analysis, folder, model, defense or NO_DEFENSE, attack, settings, target,
+    bundle = write_bundle(analysis, folder, model, defense, attack, settings, target,
                           {"video": video, "image": image, "sound": sound})
     return (
         views.summary_markdown(analysis),
