@@ -2,8 +2,9 @@
 
 A full run is what the Run button does on a shipped example (PGD-10 on both modalities by
 default): decode, attack, heatmaps, perceptibility, t-SNE placement, then the views, the
-audio tracks, the adversarial mp4 and the lossless bundle (npz + run.json). Runs are timed warm (after one run on the same model),
-as a person meets them after the page has warmed up. Targets: a warm run <= 1.5 s on the
+audio tracks and the lossless bundle (npz + run.json); the playable mp4 is timed apart (it is
+written on request). Runs are timed warm (after one run on the same model), as a person meets
+them after the page has warmed up. Targets: the server's part of a warm run <= 0.8 s on the
 2-core CPU, start-up <= 15 s.
 
     python benchmarks/app_latency.py [--runs 5] [--model av-attention] [--attack pgd]
@@ -62,6 +63,7 @@ def main() -> None:
     print(f"start-up to a usable page: {startup_seconds():.1f} s (target <= 15 s)")
     example = str(example_paths()[3])
     stages: dict[str, list[float]] = {}
+    on_request: list[float] = []  # the playable mp4: its own button, not part of a Run
     for index in range(args.runs + 1):
         timings = {}
         clock = time.perf_counter()
@@ -75,18 +77,19 @@ def main() -> None:
                    views.tsne_figure(analysis)]
         for figure in figures:
             figure.to_json()  # what Gradio sends to the browser
-        views.heatmap_overlays(analysis, False)
-        views.heatmap_overlays(analysis, True)
+        views.segment_strip(analysis)
+        views.localization_verdict(analysis)
+        views.summary_markdown(analysis)
         views.perturbation_image(analysis)
         views.audio_tracks(analysis)
         timings["views"] = time.perf_counter() - clock
         clock = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            write_mp4(Path(folder) / "adversarial.mp4", analysis.adversarial_frames, analysis.adversarial_waveform)
-            timings["mp4"] = time.perf_counter() - clock
-            clock = time.perf_counter()
             write_bundle(analysis, Path(folder), args.model, args.defense, args.attack, settings, None, {"video": example})
             timings["lossless bundle"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            write_mp4(Path(folder) / "adversarial.mp4", analysis.adversarial_frames, analysis.adversarial_waveform)
+            on_request.append(time.perf_counter() - clock)
         if index == 0:
             print(f"first (cold) run: {sum(timings.values()):.2f} s")
             continue
@@ -98,7 +101,9 @@ def main() -> None:
         median = statistics.median(values)
         total += median
         print(f"  {stage:<15} {median * 1000:8.1f} ms")
-    print(f"  {'total':<15} {total * 1000:8.1f} ms (target <= 1500 ms)")
+    print(f"  {'total':<15} {total * 1000:8.1f} ms (server part of a Run; target <= 800 ms)")
+    print(f"  playable mp4, on request: {statistics.median(on_request) * 1000:.1f} ms")
+    print("The latency a person feels (click to the page drawn) is benchmarks/page_latency.py.")
 
 
 if __name__ == "__main__":

@@ -13,17 +13,22 @@ import pytest
 
 from avdemo import NUM_SAMPLES, SAMPLE_RATE
 from avdemo.lab.ui import (
+    OUTPUTS,
     build_app,
     choose_example,
+    cost_hint,
+    example_choices,
     example_paths,
+    arrival,
     launch,
     load_input,
     model_frames,
     paper_preset_values,
+    playable_video,
     run_attack,
     snr_hint,
-    thumbnails,
 )
+from avdemo.media import decode_clip
 from avdemo.zoo import list_models
 
 from media_factory import write_video
@@ -34,32 +39,49 @@ pytestmark = pytest.mark.skipif(not list_models(), reason="needs the shipped mod
 
 
 def _run(video, **changes):
+    """run_attack with test settings; its outputs by name (`OUTPUTS`)."""
     settings = dict(image=None, sound=None, model="av-attention", defense="none", attack="pgd", modality="both",
-                    eps_audio=0.01, eps_visual_255=4, steps=5, target="none", seed=0, paper=False)
+                    eps_audio=0.01, eps_visual_255=4, steps=5, target="none", seed=0, paper=False, compare=False,
+                    model_b=None, defense_b=None, modality_b=None)
     settings.update(changes)
-    return run_attack(video, *settings.values())
+    return dict(zip(OUTPUTS, run_attack(video, *settings.values(), progress=lambda *args, **kwargs: None)))
 
 
 def test_run_on_an_example_renders_every_view():
-    (summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio, adversarial_audio,
-     perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, video, inputs_seen, take_away) = _run(EXAMPLE)
+    out = _run(EXAMPLE)
+    summary = out["summary_a"]
     assert "true: **cello**" in summary and "Pointing game" in summary
     assert "The map is the learned cell-level audio-visual correspondence" in summary
     assert "L∞ 4.00/255" in summary and "L∞ 0.0100" in summary  # the budgets the sliders asked for
+    assert out["verdict_a"].startswith("**A: av-attention, no defense, attack on both**") and "Localization" in out["verdict_a"]
+    top_k = out["top_k_a"]
     assert len(top_k.data) == 2 and set(top_k.data[0].y) == set(top_k.data[1].y) and "cello ✔ (true)" in top_k.data[0].y
-    assert len(clean_maps) == len(attacked_maps) == model_frames("av-attention")  # one map per segment
-    image, caption = clean_maps[0]
-    assert image.shape == (224, 224, 3) and image.dtype == np.uint8 and "peak" in caption
-    assert perturbation.shape == (224, 224, 3) and "amplified" in perturbation_note
-    for rate, samples in (clean_audio, adversarial_audio, perturbation_audio):
+    segments = model_frames("av-attention")
+    assert out["strip_a"].shape == (2 * 224, segments * 224, 3) and out["strip_a"].dtype == np.uint8  # clean over attacked
+    assert out["verdict_b"] == "" and out["strip_b"] is None and out["top_k_b"] is None  # no second configuration
+    assert out["perturbation"].shape == (224, 224, 3) and "amplified" in out["perturbation_note"]
+    for rate, samples in (out["clean_audio"], out["adversarial_audio"], out["perturbation_audio"]):
         assert rate == SAMPLE_RATE and samples.dtype == np.int16 and samples.shape == (NUM_SAMPLES,)
-    assert 0 < np.abs(adversarial_audio[1].astype(int) - clean_audio[1]).max() <= round(0.01 * 32767) + 1
-    assert "dB" in gain_note
-    assert [len(trace.y) for trace in trace_plot.data] == [6, 6, 6]  # 5 steps + the clean input
-    assert len(sound_plot.data) == 5  # three waveforms, two spectrograms
-    assert len(tsne_plot.data) >= 4 and Path(video).suffix == ".mp4" and len(inputs_seen) == model_frames("av-attention")
-    assert [Path(path).name for path in take_away] == ["adversarial.npz", "run.json"]  # the lossless input beside the mp4
-    assert all(Path(path).parent == Path(video).parent for path in take_away)
+    assert 0 < np.abs(out["adversarial_audio"][1].astype(int) - out["clean_audio"][1]).max() <= round(0.01 * 32767) + 1
+    assert "dB" in out["gain_note"]
+    assert [len(trace.y) for trace in out["trace_plot"].data] == [6, 6, 6]  # 5 steps + the clean input
+    assert len(out["sound_plot"].data) == 5  # three waveforms, two spectrograms
+    assert len(out["tsne_plot"].data) >= 4
+    assert out["adversarial_video"] is None  # written on request only
+    take_away = out["take_away"]
+    assert [Path(path).name for path in take_away] == ["adversarial.npz", "run.json"]  # the lossless input
+    video = playable_video(take_away)
+    assert Path(video).suffix == ".mp4" and decode_clip(video).frames.shape[0] >= 1
+    with pytest.raises(gr.Error, match="Run an attack first"):
+        playable_video(None)
+
+
+def test_compare_runs_two_configurations_on_the_same_clip():
+    out = _run(EXAMPLE, compare=True, model_b="av-concat", defense_b="minsim", modality_b="audio", steps=2)
+    assert out["verdict_a"].startswith("**A: av-attention, no defense, attack on both**")
+    assert out["verdict_b"].startswith("**B: av-concat, defense minsim, attack on audio**")
+    assert "**av-minsim**" in out["summary_b"] and "L∞ 0.00/255" in out["summary_b"]  # B attacked the sound only
+    assert out["strip_a"].shape == out["strip_b"].shape and out["top_k_b"] is not None
 
 
 def test_tsne_names_every_class_and_draws_each_move_as_an_arrow():
@@ -111,49 +133,64 @@ def test_the_views_receive_numpy_only():
 
 
 def test_audio_only_attack_moves_the_map_but_not_the_pixels():
-    outputs = _run(EXAMPLE, modality="audio", eps_audio=0.05)
-    perturbation, perturbation_note = outputs[4], outputs[5]
-    assert perturbation is None and "not attacked" in perturbation_note
-    clean_maps, attacked_maps = outputs[2], outputs[3]
-    assert not np.array_equal(clean_maps[0][0], attacked_maps[0][0])
+    out = _run(EXAMPLE, modality="audio", eps_audio=0.05)
+    assert out["perturbation"] is None and "not attacked" in out["perturbation_note"]
+    strip = out["strip_a"]
+    clean_row, attacked_row = strip[: strip.shape[0] // 2 - 2], strip[strip.shape[0] // 2 + 2:]
+    assert not np.array_equal(clean_row, attacked_row)  # the maps moved (the frames are the same)
 
 
 def test_defenses_run_every_objective_and_say_which_won():
-    summary = _run(EXAMPLE, model="av-sum", defense="minsim", steps=2)[0]
+    summary = _run(EXAMPLE, model="av-sum", defense="minsim", steps=2)["summary_a"]
     assert "built on av-concat" in summary and "**av-minsim**" in summary
     tried = summary.split("Tried: ")[1].split("\n")[0]
     assert [part.split(" →")[0] for part in tried.split("; ")] == ["ce", "ce+term", "transfer:av-concat"]
     winner = summary.split("was **")[1].split("**")[0]
     assert winner in ("ce", "ce+term", "transfer:av-concat")
-    summary = _run(EXAMPLE, model="av-concat", defense="exfmem", steps=2)[0]
+    summary = _run(EXAMPLE, model="av-concat", defense="exfmem", steps=2)["summary_a"]
     assert "**av-concat-exfmem**" in summary and "bpda →" in summary
-    undefended = _run(EXAMPLE, model="av-concat", steps=2)[0]
+    undefended = _run(EXAMPLE, model="av-concat", steps=2)["summary_a"]
     assert "objectives" not in undefended and "**av-concat**" in undefended
 
 
 def test_unimodal_models_targets_and_the_paper_preset():
-    outputs = _run(EXAMPLE, model="audio-only", steps=2)
-    assert outputs[2] == [] and outputs[12] is not None
-    target_summary = _run(EXAMPLE, model="av-concat", target="dog", eps_audio=0.05, eps_visual_255=16, steps=20)[0]
+    out = _run(EXAMPLE, model="audio-only", steps=2)
+    assert out["strip_a"] is None and "does not localize" in out["verdict_a"] and out["tsne_plot"] is not None
+    target_summary = _run(EXAMPLE, model="av-concat", target="dog", eps_audio=0.05, eps_visual_255=16, steps=20)["summary_a"]
     assert "under attack **dog**" in target_summary
     eps_audio, eps_visual, steps, paper, note = paper_preset_values("both")
     assert (eps_audio, steps, paper) == (0.006, 10, True) and eps_visual == pytest.approx(0.35, abs=0.01)
     assert "std_c" in note
-    preset = _run(EXAMPLE, paper=True, attack="mim", eps_audio=0.05, eps_visual_255=16)[0]
+    preset = _run(EXAMPLE, paper=True, attack="mim", eps_audio=0.05, eps_visual_255=16)["summary_a"]
     # the preset's budgets, not the sliders': 0.006 on the waveform, 0.006 * std_c < 0.35/255 on the pixels
     assert "L∞ 0.0060" in preset and "L∞ 0.35/255" in preset
 
 
+def test_slow_runs_are_announced_and_capped(monkeypatch):
+    from avdemo.lab import ui
+
+    assert "A slow run" not in cost_hint("av-attention", "none", 10)
+    assert "A slow run" in cost_hint("av-concat", "minsim-exfmem-fista", 50)
+    steps_a, steps_b = (int(cost_hint(*args).split(": ")[1].split(" ")[0]) for args in
+                        (("av-concat", "minsim", 10), ("av-concat", "minsim", 10, True, "av-attention", "none")))
+    assert steps_b == steps_a + 10  # compare adds B's steps
+    monkeypatch.setattr(ui, "RUN_SECONDS", 0.0)
+    with pytest.raises(gr.Error, match="time cap of 0 s at step 1 of 5"):
+        _run(EXAMPLE)
+
+
 def test_uploads_image_with_sound_and_bad_files(tmp_path):
     silent = write_video(tmp_path / "silent.mp4", audio_codec=None)
-    assert "no audio track" in _run(str(silent), steps=1)[0]
+    assert "no audio track" in _run(str(silent), steps=1)["summary_a"]
     import cv2
 
     picture = tmp_path / "picture.png"
     cv2.imwrite(str(picture), np.full((120, 160, 3), 80, np.uint8))
-    outputs = run_attack(None, str(picture), None, "av-concat", "none", "fgsm", "visual", 0.0, 8, 1, "none", 0, False)
-    assert "L∞ 8.00/255" in outputs[0] and "L∞ 0.0000" in outputs[0]  # FGSM moved every pixel by 8/255, no sound
-    assert outputs[4] is not None and not outputs[6][1].any()  # a perturbation image; an image alone is silent
+    out = _run(None, image=str(picture), model="av-concat", attack="fgsm", modality="visual", eps_audio=0.0,
+               eps_visual_255=8, steps=1)
+    assert "L∞ 8.00/255" in out["summary_a"] and "L∞ 0.0000" in out["summary_a"]  # FGSM moved every pixel by 8/255
+    assert out["perturbation"] is not None and not out["clean_audio"][1].any()  # an image alone is silent
+    assert "No ground truth" in out["verdict_a"] and "px" in out["verdict_a"]  # the peak's move, in pixels
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00" * 5000)
     with pytest.raises(gr.Error, match="could not be read"):
@@ -167,12 +204,12 @@ def test_uploads_image_with_sound_and_bad_files(tmp_path):
     assert "SNR ≥" in snr_hint(EXAMPLE, None, None, 0.01) and "untouched" in snr_hint(EXAMPLE, None, None, 0.0)
 
 
-def test_example_gallery_thumbnails_and_choice():
-    shown = thumbnails(example_paths())
-    assert len(shown) == len(example_paths()) >= 10 and shown[3][1] == "cello-beside-violin"
-    assert shown[0][0].shape == (224, 224, 3)
-    path, lesson = choose_example(gr.SelectData(None, {"index": 3, "value": None}))
-    assert path == EXAMPLE and "cello sounds" in lesson
+def test_example_menu_and_its_lesson():
+    choices = example_choices()
+    assert len(choices) == len(example_paths()) >= 10 and choices[3] == ("cello-beside-violin", EXAMPLE)
+    path, lesson = choose_example(EXAMPLE)
+    assert path == EXAMPLE and lesson.startswith("**Lesson, cello-beside-violin**") and "class and map" in lesson
+    assert choose_example(None) == (None, "")
 
 
 def test_ground_truth_only_for_the_real_example(tmp_path):
@@ -188,11 +225,31 @@ def test_ground_truth_only_for_the_real_example(tmp_path):
     assert clip.frames.shape[0] >= 1 and truth is None
 
 
+def test_arrival_equals_a_fresh_run_with_the_controls_defaults():
+    """The page opens on a finished example: what it shows must be what Run gives with the
+    controls as they stand on arrival (read from the built page, not from ARRIVAL)."""
+    demo = build_app()
+    shown = {block.elem_id: block.value for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    names = ("model", "defense", "attack", "modality", "eps-audio", "eps-visual", "steps", "target", "seed", "paper",
+             "compare", "model-b", "defense-b", "modality-b")
+    fresh = dict(zip(OUTPUTS, run_attack(shown["example"], None, None, *(shown[name] for name in names),
+                                         progress=lambda *args, **kwargs: None)))
+    video, lesson, *values = arrival()
+    arrived = dict(zip(OUTPUTS, values))
+    assert video == shown["example"] and lesson.startswith("**Lesson, duck-beside-rooster**")
+    assert arrived["summary_a"] == fresh["summary_a"] and arrived["verdict_a"] == fresh["verdict_a"]  # predictions exactly
+    for bars, again in zip(arrived["top_k_a"].data, fresh["top_k_a"].data):
+        assert list(bars.y) == list(again.y) and np.array_equal(bars.x, again.x)
+    difference = np.abs(arrived["strip_a"].astype(int) - fresh["strip_a"])
+    assert difference.max() <= 1  # the maps, drawn: equal up to rounding of the blend
+    assert all(arrived[name] is not None for name in OUTPUTS if not name.endswith("_b") and name != "adversarial_video")
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio"))
     demo = build_app()
-    launch(demo, warm=False, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    launch(demo, warm=True, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
     yield demo
     demo.close()
 
@@ -202,18 +259,24 @@ def test_served_app_through_gradio_client(served, tmp_path):
     from gradio_client import Client, handle_file
 
     client = Client(served.local_url, verbose=False)
-    arguments = [None, None, "av-concat", "none", "pgd", "both", 0.01, 4, 3, "none", 0, False]
-    result = client.predict(handle_file(EXAMPLE), *arguments, api_name="/run")
-    assert len(result) == 16 and "true: **cello**" in result[0]
-    arrays = np.load(next(path for path in result[15] if path.endswith(".npz")))  # the lossless take-away, fetched
+    arguments = [None, None, "av-concat", "none", "pgd", "both", 0.01, 4, 3, "none", 0, False, False, "av-concat", "none", "both"]
+    result = dict(zip(OUTPUTS, client.predict(handle_file(EXAMPLE), *arguments, api_name="/run")))
+    assert "true: **cello**" in result["summary_a"]
+    arrays = np.load(next(path for path in result["take_away"] if path.endswith(".npz")))  # the lossless take-away, fetched
     assert arrays["adversarial_frames"].dtype == np.float32 and arrays["adversarial_frames"].shape[1:] == (224, 224, 3)
     upload = write_video(tmp_path / "upload.webm", video_codec="libvpx-vp9", audio_codec="libopus", sample_rate=48000)
-    summary = client.predict(handle_file(str(upload)), *arguments, api_name="/run")[0]
+    summary = dict(zip(OUTPUTS, client.predict(handle_file(str(upload)), *arguments, api_name="/run")))["summary_a"]
     assert "under attack" in summary and "L∞ 4.00/255" in summary and "true:" not in summary  # attacked, no ground truth
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 100)
     with pytest.raises(Exception, match="could not be read"):
         client.predict(handle_file(str(bad)), *arguments, api_name="/run")
+
+
+def _quiet(page, seconds: float = 1.0) -> None:
+    """Wait until no output is pending (Gradio marks pending outputs) and the page settles."""
+    page.wait_for_function("!document.querySelector('.pending, .generating')", timeout=120_000)
+    page.wait_for_timeout(int(seconds * 1000))
 
 
 @pytest.mark.integration
@@ -228,15 +291,27 @@ def test_page_in_a_real_browser(served):
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        page = browser.new_page(viewport={"width": 1400, "height": 2600})
+        page = browser.new_page(viewport={"width": 1366, "height": 768})  # a classroom laptop
         page.goto(served.local_url, timeout=60_000)
-        page.locator("#examples img").nth(3).click()  # cello-beside-violin
-        page.wait_for_selector("text=The cello sounds", timeout=30_000)
-        page.wait_for_selector("video", timeout=30_000)
-        page.get_by_role("button", name="Run").click()
-        page.wait_for_selector("#attacked-maps img", timeout=120_000)
-        page.wait_for_selector("#tsne .js-plotly-plot", timeout=60_000)
-        assert page.locator("#clean-maps img").count() >= 1
+        # arrival: a finished example before any click, and the first controls above the fold
+        page.wait_for_selector("#strip-a img", timeout=120_000)
+        page.wait_for_selector("#top-k-a .js-plotly-plot", timeout=60_000)
+        assert "rooster" in page.locator("#verdict-a").inner_text() and "Lesson" in page.locator("#lesson").inner_text()
+        for control in ("#example", "#model", "#defense", "#attack", "#eps-audio", "#eps-visual", "#run"):
+            box = page.locator(control).bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 768, f"{control} is below the fold"
+        page.screenshot(path=str(ARTIFACTS / "arrival.png"))
+        _quiet(page)
+        # a lesson: its settings in one click (compare mode, audio-only A, frames-only B), then Run
+        page.locator("#lesson-apply").click()
+        page.wait_for_selector("#strip-b", state="visible", timeout=30_000)
+        assert page.locator("#compare input").is_checked()
+        page.locator("#run").click()
+        page.wait_for_selector("#strip-b img", timeout=120_000)
+        _quiet(page)
+        assert "attack on audio" in page.locator("#verdict-a").inner_text()
+        assert "silent rooster" in page.locator("#verdict-a").inner_text()  # the lesson's claim, on the page
+        assert "attack on visual" in page.locator("#verdict-b").inner_text()
         assert page.locator("#tsne .js-plotly-plot .scatterlayer .trace").count() >= 4
         for player in ("#clean-audio", "#adversarial-audio", "#perturbation-audio"):
             page.wait_for_selector(f"{player} audio, {player} .waveform-container, {player} button", timeout=30_000)
@@ -246,7 +321,10 @@ def test_page_in_a_real_browser(served):
         download.value.save_as(saved)
         with np.load(saved) as arrays:  # the exact input: float frames, not the mp4's 8-bit H.264
             assert arrays["adversarial_frames"].dtype == np.float32 and arrays["adversarial_waveform"].ndim == 1
-        page.wait_for_timeout(1500)
+        page.locator("#make-video").click()  # the playable mp4, on request
+        page.wait_for_selector("#adversarial-video video", timeout=60_000)
+        _quiet(page)
+        page.set_viewport_size({"width": 1366, "height": 2600})
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
         browser.close()
     assert (ARTIFACTS / "app.png").stat().st_size > 50_000

@@ -14,7 +14,6 @@ from avdemo.lab.analysis import cached_model, run
 from avdemo.lab.export import ARRAYS, RECORD, arrays_digest, model_inputs, read_arrays, write_bundle
 from avdemo.lab.replay import main as replay_main
 from avdemo.lab.ui import attack_settings, example_paths, load_input, model_frames
-from avdemo.lab.views import heatmap_overlays
 from avdemo.zoo import entry_digest, list_models
 
 pytestmark = pytest.mark.skipif(not list_models(), reason="needs the shipped model zoo in checkpoints/")
@@ -79,13 +78,3 @@ def test_replay_of_an_upload_asks_for_the_file_and_checks_it(tmp_path):
         replay_main([str(record), "--out", str(tmp_path / "again")])
     with pytest.raises(SystemExit, match="SHA-256 differs"):
         replay_main([str(record), "--image", str(other), "--out", str(tmp_path / "again")])
-
-
-def test_heatmaps_use_viridis(exported):
-    analysis, _, _ = exported
-    overlay, _ = heatmap_overlays(analysis, attacked=False)[0]
-    heat = np.round(analysis.clean_maps[0] * 255).astype(np.uint8)
-    viridis = cv2.applyColorMap(heat, cv2.COLORMAP_VIRIDIS)[..., ::-1].astype(float)
-    expected = np.round(0.55 * analysis.clip.frames[0].astype(float) + 0.45 * viridis)
-    matching = (np.abs(overlay.astype(float) - expected).max(-1) <= 1).mean()
-    assert matching > 0.9  # all but the boxes and the peak's cross

@@ -157,7 +157,10 @@ class Attack:
         low, high = VALID_RANGE[modality]
         return torch.clamp(clean + delta, low, high)
 
-    def __call__(self, waveform: torch.Tensor, frames: torch.Tensor, labels: torch.Tensor) -> AttackResult:
+    def __call__(self, waveform: torch.Tensor, frames: torch.Tensor, labels: torch.Tensor,
+                 on_step: Callable[[int, int], None] | None = None) -> AttackResult:
+        """Attack a batch. `on_step(done, total)` is called after each step, for progress bars
+        and time caps (it may raise to stop the attack)."""
         clean = {"audio": waveform.detach(), "visual": frames.detach()}
         for modality, tensor in clean.items():
             low, high = VALID_RANGE[modality]
@@ -171,7 +174,7 @@ class Attack:
         was_training = self.model.training
         self.model.eval()
         try:
-            for _ in range(self.steps):
+            for done in range(1, self.steps + 1):
                 loss, logits, grads = self.gradients(adv, labels)
                 records.append((loss, logits))
                 with torch.no_grad():
@@ -179,6 +182,8 @@ class Attack:
                         step = self.step_size[modality].to(grad.device, grad.dtype)
                         moved = adv[modality] + step * self.direction(modality, grad)
                         adv[modality] = self.project(moved, clean[modality], modality)
+                if on_step is not None:
+                    on_step(done, self.steps)
             with torch.no_grad():
                 adv = {m: t.detach() for m, t in adv.items()}
                 output = self.model(adv["audio"], adv["visual"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,7 @@ from ..attacks import AttackResult, AttackSettings, create_attack
 from ..data.truth import GroundTruth
 from ..defenses import BASE_MODEL, Objective, available_defenses, get_defense, objectives_for
 from ..measures.embeddings import EmbeddingMap, fit_reference_maps
-from ..measures.localization import distractor_hits, localization_maps, map_kind, pointing_game, upsample
+from ..measures.localization import localization_maps, map_kind, pointing_game, upsample
 from ..measures.perceptibility import db_x, linf_255, psnr, snr_db, ssim
 from ..media import Clip
 from ..models import AVOutput, ModelConfig
@@ -124,13 +125,19 @@ class Analysis:
     def label_index(self) -> int | None:
         return self.classes.index(self.truth.label) if self.truth and self.truth.label in self.classes else None
 
-    def localization_verdicts(self, maps: np.ndarray | None) -> list[dict[str, bool]]:
-        """Per frame: does the map's peak hit the sounding object, or a silent distractor?"""
+    def localization_verdicts(self, maps: np.ndarray | None) -> list[dict]:
+        """Per frame: does the map's peak hit the sounding object (`hit`), or a silent
+        distractor (`distractor`, and `on`: that distractor's class)?"""
         if self.truth is None or maps is None:
             return []
         hits = pointing_game(maps, self.truth.box)
-        on_distractor = distractor_hits(maps, self.truth.distractor_box) if self.truth.distractor_box.shape[1] else [False] * len(maps)
-        return [{"hit": bool(h), "distractor": bool(d)} for h, d in zip(hits, on_distractor)]
+        boxes = self.truth.distractor_box
+        on = [None] * len(maps)
+        for slot in range(boxes.shape[1]):
+            for index, inside in enumerate(pointing_game(maps, boxes[:, slot])):
+                if inside and on[index] is None:
+                    on[index] = self.truth.distractor_labels[slot]
+        return [{"hit": bool(h), "distractor": d is not None, "on": d} for h, d in zip(hits, on)]
 
 
 def _features(output: AVOutput) -> dict[str, np.ndarray]:
@@ -157,12 +164,29 @@ def _maps(output: AVOutput, size: int) -> np.ndarray | None:
         return upsample(localization_maps(output), size)[0].cpu().numpy()
 
 
+class RunTooLong(TimeoutError):
+    """A run passed its time cap (a host's limit on how long one Run may compute)."""
+
+
+STEP_SECONDS: dict[str, float] = {}  # entry -> seconds per attack step, as last measured in this process
+FIRST_GUESS_STEP_SECONDS = 0.1  # before any measurement: PGD on a T = 4 model on 2 CPU cores is ~0.08 s
+
+
+def estimated_seconds(model: str, defense: str, steps: int) -> tuple[float, int]:
+    """How long the attack of a run will take, and how many gradient steps it is: steps times
+    the objectives the (defended) entry is attacked with, at the last measured step time."""
+    name, _ = resolve_model(model, defense)
+    total = int(steps) * len(objectives_for(name))
+    return total * STEP_SECONDS.get(name, FIRST_GUESS_STEP_SECONDS), total
+
+
 def _attack(objective: Objective, entry: str, attack: str, settings: AttackSettings, waveform: torch.Tensor,
-            frames: torch.Tensor, labels: torch.Tensor, device: str) -> tuple[AttackResult, AVOutput]:
+            frames: torch.Tensor, labels: torch.Tensor, device: str,
+            on_step: Callable[[int, int], None] | None = None) -> tuple[AttackResult, AVOutput]:
     """Craft with one objective and judge the adversarial input on the entry itself."""
     surrogate = cached_model(objective.surrogate, device, objective.straight_through)
     term = cached_term(entry, device) if objective.term else None
-    result = create_attack(attack, surrogate, settings, extra_loss=term)(waveform, frames, labels)
+    result = create_attack(attack, surrogate, settings, extra_loss=term)(waveform, frames, labels, on_step=on_step)
     if objective.surrogate == entry:  # BPDA's forward is the entry's own forward
         return result, result.output
     with torch.no_grad():
@@ -171,12 +195,15 @@ def _attack(objective: Objective, entry: str, attack: str, settings: AttackSetti
 
 def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: str = "pgd",
         settings: AttackSettings | None = None, target: str | None = None, truth: GroundTruth | None = None,
-        device: str = "cpu") -> Analysis:
+        device: str = "cpu", progress: Callable[[float, str], None] | None = None,
+        time_limit: float | None = None) -> Analysis:
     """Attack one clip with every objective that applies and measure everything the app shows.
 
     `settings` carries the budgets (eps_visual in pixel units, 2/255 = 0.0078), steps and seed;
     `target` (a class name) makes the attack targeted; untargeted attacks push away from the
     true label where the clip has ground truth, else from the model's own clean prediction.
+    `progress(fraction, description)` hears of every attack step; past `time_limit` seconds
+    the run stops with `RunTooLong`.
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -202,9 +229,21 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         labels = clean.logits.argmax(-1)
     settings = (settings or AttackSettings()).replace(targeted=target is not None)
     tried: list[tuple[ObjectiveOutcome, AttackResult, AVOutput, float]] = []
-    for objective in objectives_for(name):
+    objectives = objectives_for(name)
+    begun = time.perf_counter()
+
+    def step_done(index: int, done: int, total: int) -> None:
+        if time_limit is not None and time.perf_counter() - begun > time_limit:
+            raise RunTooLong(f"the run passed its time cap of {time_limit:.0f} s at step {done} of {total} "
+                             f"(objective {index + 1} of {len(objectives)})")
+        if progress is not None:
+            progress((index * total + done) / (len(objectives) * total),
+                     f"objective {index + 1}/{len(objectives)}: step {done}/{total}")
+
+    for index, objective in enumerate(objectives):
         started = time.perf_counter()
-        result, output = _attack(objective, name, attack, settings, waveform, frames, labels, device)
+        result, output = _attack(objective, name, attack, settings, waveform, frames, labels, device,
+                                 functools.partial(step_done, index))
         probabilities = output.logits[0].float().softmax(-1)
         label_probability = float(probabilities[labels[0]])
         score = label_probability if target is not None else -label_probability  # the attacker's gain
@@ -213,6 +252,7 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         tried.append((outcome, result, output, score))
     best, result, attacked, _ = max(tried, key=lambda item: item[3])
     timings["attack"] = time.perf_counter() - clock
+    STEP_SECONDS[name] = (time.perf_counter() - begun) / (len(objectives) * settings.steps)
 
     clock = time.perf_counter()
     size = frames.shape[-1]

@@ -8,9 +8,11 @@ without a browser; `build_app` lays them out and `launch` serves them (`app.py`)
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
@@ -25,11 +27,14 @@ from ..media import MediaError, clip_from_image, decode_clip, write_mp4
 from ..models import IMAGENET_STD
 from ..paths import REPORTS
 from ..zoo import describe, list_models, models_with_role, read_card
-from .analysis import NO_DEFENSE, defense_choices, resolve_model, run
+from .analysis import NO_DEFENSE, RunTooLong, defense_choices, estimated_seconds, resolve_model, run
 from .export import write_bundle
+from .lessons import DEFAULT_CONTROLS, lesson_for
 
 MAX_UPLOAD_MB = 100
 MAX_DURATION_S = 600
+RUN_SECONDS = float(os.environ.get("AVDEMO_RUN_SECONDS", "120"))  # a host's cap on one Run's attack
+SLOW_SECONDS = 5.0  # runs expected to take longer are announced before they start
 MODALITIES = ("both", "audio", "visual")
 
 try:  # Hugging Face ZeroGPU: borrow a GPU for each run where the `spaces` package exists.
@@ -50,18 +55,6 @@ def _device() -> str:
 
 def example_paths() -> list[Path]:
     return [EXAMPLES_DIR / f"{scenario.name}.mp4" for scenario in SCENARIOS if (EXAMPLES_DIR / f"{scenario.name}.mp4").is_file()]
-
-
-def thumbnails(examples: list[Path]) -> list[tuple[np.ndarray, str]]:
-    """The middle frame of each example, captioned with its name."""
-    return [(decode_clip(path).frames[0], path.stem) for path in examples]
-
-
-def choose_example(selection: gr.SelectData) -> tuple[str, str]:
-    """A click on a thumbnail: load that example and say what it teaches."""
-    path = example_paths()[selection.index]
-    lesson = next((s.lesson for s in SCENARIOS if s.name == path.stem), "")
-    return str(path), f"**{path.stem}**: {lesson}"
 
 
 def model_choices() -> list[str]:
@@ -133,30 +126,68 @@ def attack_settings(modality: str, eps_audio: float, eps_visual_255: float, step
                           steps=int(steps), random_start=True, seed=int(seed))
 
 
-@gpu
-def run_attack(video, image, sound, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
-               progress=gr.Progress()):
-    """The Run button: decode, attack, measure, and render every view."""
-    clip, truth = load_input(video, image, sound, model_frames(model, defense))
-    progress(0.2, desc="attacking")
-    defense, target = defense or NO_DEFENSE, None if target in (None, "", "none") else target
+def _configuration(model: str, defense: str, modality: str) -> str:
+    return f"{model}, {'no defense' if defense in (None, '', NO_DEFENSE) else f'defense {defense}'}, attack on {modality}"
+
+
+def _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
+             progress: Callable[[float, str], None]) -> tuple[object, AttackSettings]:
+    """One configuration's run; bad settings and the host's time cap become `gr.Error`."""
     try:
         settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
-        analysis = run(clip, model, defense, attack, settings, target, truth, _device())
+        return run(clip, model, defense, attack, settings, target, truth, _device(), progress, RUN_SECONDS), settings
+    except RunTooLong as error:
+        raise gr.Error(f"Stopped: {error} (AVDEMO_RUN_SECONDS, set by this page's host). Try fewer steps.") from error
     except ValueError as error:
         raise gr.Error(str(error)) from error
-    progress(0.8, desc="rendering")
+
+
+def cost_hint(model: str, defense: str, steps: int, compare: bool = False, model_b: str = "", defense_b: str = "") -> str:
+    """What a Run will cost, said before it starts: gradient steps and the expected seconds."""
+    seconds, count = estimated_seconds(model, defense or NO_DEFENSE, steps)
+    if compare:
+        more_seconds, more = estimated_seconds(model_b or model, defense_b or NO_DEFENSE, steps)
+        seconds, count = seconds + more_seconds, count + more
+    slow = " A slow run: progress is shown per step." if seconds > SLOW_SECONDS else ""
+    return f"This Run: {count} gradient steps, about {seconds:.1f} s of attack.{slow}"
+
+
+@gpu
+def run_attack(video, image, sound, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
+               compare=False, model_b=None, defense_b=None, modality_b=None, progress=gr.Progress()):
+    """The Run button: decode, attack one configuration (or two, to compare), measure, and
+    render every view. Returns the values of `OUTPUTS`, in order."""
+    defense, defense_b = defense or NO_DEFENSE, defense_b or NO_DEFENSE
+    model_b, modality_b = model_b or model, modality_b or modality
+    target = None if target in (None, "", "none") else target
+    hint = cost_hint(model, defense, steps, bool(compare), model_b, defense_b)
+    if SLOW_SECONDS < estimated_seconds(model, defense, steps)[0] * (2 if compare else 1):
+        gr.Warning(hint)
+    share = 0.45 if compare else 0.9
+    clip, truth = load_input(video, image, sound, model_frames(model, defense))
+    analysis, settings = _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target,
+                                  seed, paper, lambda done, text: progress(share * done, desc=f"A: {text}"))
+    second = None
+    if compare:
+        clip_b, truth_b = (clip, truth) if model_frames(model_b, defense_b) == len(clip.frames) else \
+            load_input(video, image, sound, model_frames(model_b, defense_b))
+        second, _ = _analyse(clip_b, truth_b, model_b, defense_b, attack, modality_b, eps_audio, eps_visual_255, steps,
+                             target, seed, paper, lambda done, text: progress(0.45 + share * done, desc=f"B: {text}"))
+    progress(0.92, desc="drawing")
     clean_audio, adversarial_audio, perturbation_audio, gain_note = views.audio_tracks(analysis)
     perturbation, perturbation_note = views.perturbation_image(analysis)
-    folder = Path(tempfile.mkdtemp(prefix="avdemo-"))
-    video_path = write_mp4(folder / "adversarial.mp4", analysis.adversarial_frames, analysis.adversarial_waveform)
-    bundle = write_bundle(analysis, folder, model, defense, attack, settings, target,
+    bundle = write_bundle(analysis, Path(tempfile.mkdtemp(prefix="avdemo-")), model, defense, attack, settings, target,
                           {"video": video, "image": image, "sound": sound})
+
+    def column(result, label: str, configuration: str) -> tuple:
+        if result is None:
+            return "", None, "", None
+        return (f"**{label}: {configuration}**. {views.localization_verdict(result)}", views.segment_strip(result),
+                views.summary_markdown(result), views.top_k_figure(result))
+
     return (
-        views.summary_markdown(analysis),
-        views.top_k_figure(analysis),
-        views.heatmap_overlays(analysis, attacked=False),
-        views.heatmap_overlays(analysis, attacked=True),
+        *column(analysis, "A", _configuration(model, defense, modality)),
+        *column(second, "B", _configuration(model_b, defense_b, modality_b)),
         perturbation,
         perturbation_note,
         clean_audio,
@@ -166,10 +197,25 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
         views.sound_figure(analysis),
         views.trace_figure(analysis),
         views.tsne_figure(analysis) if analysis.embeddings else None,
-        str(video_path),
-        [(frame, f"frame {i + 1} the model sees") for i, frame in enumerate(clip.frames)],
+        None,  # the playable mp4 is written on request (`playable_video`)
         [str(path) for path in bundle],
     )
+
+
+OUTPUTS = ("verdict_a", "strip_a", "summary_a", "top_k_a", "verdict_b", "strip_b", "summary_b", "top_k_b", "perturbation",
+           "perturbation_note", "clean_audio", "adversarial_audio", "perturbation_audio", "gain_note", "sound_plot",
+           "trace_plot", "tsne_plot", "adversarial_video", "take_away")
+
+
+def playable_video(take_away: list[str] | None) -> str:
+    """The adversarial input as a playable H.264 + AAC mp4, written from the lossless bundle on
+    request (it costs about as much as drawing every view, and most people never play it)."""
+    bundle = next((path for path in take_away or [] if str(path).endswith(".npz")), None)
+    if bundle is None:
+        raise gr.Error("Run an attack first: the video is made from its adversarial input.")
+    with np.load(bundle) as arrays:
+        frames, waveform = arrays["adversarial_frames"], arrays["adversarial_waveform"]
+    return str(write_mp4(Path(tempfile.mkdtemp(prefix="avdemo-")) / "adversarial.mp4", frames, waveform))
 
 
 def paper_preset_values(modality: str) -> tuple[float, float, int, bool, str]:
@@ -204,52 +250,137 @@ def reports_markdown() -> str:
     return "\n\n".join(report.read_text() for report in reports)
 
 
+def example_choices() -> list[tuple[str, str]]:
+    """(label, path) of each shipped example for the menu."""
+    return [(path.stem, str(path)) for path in example_paths()]
+
+
+def choose_example(video: str | None) -> tuple[str | None, str]:
+    """An example picked from the menu: load it and show its lesson."""
+    if not video:
+        return None, ""
+    return video, lesson_markdown(Path(video).stem)
+
+
+def lesson_markdown(example: str) -> str:
+    """The example's guided step, or what the clip is when it has none."""
+    lesson = lesson_for(example)
+    if lesson is None:
+        scenario = next((s for s in SCENARIOS if s.name == example), None)
+        return f"**{example}**: {scenario.lesson}" if scenario else ""
+    return f"**Lesson, {example}**: {lesson.step}"
+
+
+def apply_lesson(video: str | None) -> tuple:
+    """The lesson's settings, applied to the controls in one click (values in `LESSON_CONTROLS` order)."""
+    lesson = lesson_for(Path(video).stem) if video else None
+    if lesson is None:
+        raise gr.Error("This clip has no lesson: pick one of the examples.")
+    values = lesson.controls()
+    return tuple(values[name] for name in LESSON_CONTROLS)
+
+
+LESSON_CONTROLS = ("model", "defense", "attack", "modality", "eps_audio", "eps_visual", "steps", "compare", "model_b",
+                   "defense_b", "modality_b", "paper")
+ARRIVAL = {"example": "duck-beside-rooster", **DEFAULT_CONTROLS, "target": "none", "seed": 0}  # the page's first state
+_arrival_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=1)
+def _arrival() -> tuple:
+    path = EXAMPLES_DIR / f"{ARRIVAL['example']}.mp4"
+    values = run_attack(str(path), None, None, *(ARRIVAL[k] for k in ("model", "defense", "attack", "modality", "eps_audio",
+                                                                      "eps_visual", "steps", "target", "seed", "paper")),
+                        progress=lambda *args, **kwargs: None)
+    return str(path), lesson_markdown(path.stem), values
+
+
+def arrival() -> tuple:
+    """What the page shows before anyone clicks: the arrival example run with the controls'
+    defaults (computed once per process, at start-up by `warm_up`): the video, its lesson and
+    every output of `run_attack`."""
+    with _arrival_lock:
+        video, lesson, values = _arrival()
+    return (video, lesson, *values)
+
+
 def build_app() -> gr.Blocks:
-    """The page; `app.py` launches it."""
-    examples = example_paths()
+    """The page; `app.py` launches it. The first controls a person needs (example, model,
+    defense, attack, budgets, Run) sit at the top of the left column, within a 1366x768 screen;
+    the rest fold away. The right column holds the guided lesson and the results: one column per
+    configuration (two in compare mode), then the details of configuration A."""
     models = model_choices()
     classes = describe(models[0])["classes"] if models else []
+    examples = example_choices()
+    arrival_video = str(EXAMPLES_DIR / f"{ARRIVAL['example']}.mp4")
     with gr.Blocks(title="avdemo: attacking audio-visual models") as demo:
-        gr.Markdown(
-            "# avdemo: how audio-visual models and their sound localization fail under attack\n"
-            "Pick an example (or upload a video), a model, a defense and an attack, then **Run**. "
-            "Heatmaps show where the model thinks the sound comes from; the green box is where it really does. "
-            "Based on Tian & Xu, *Can audio-visual integration strengthen robustness under multimodal attacks?* (CVPR 2021)."
-        )
+        gr.Markdown("## avdemo: how audio-visual models, and where they hear the sound, fail under attack")
         with gr.Tab("Attack"):
             with gr.Row():
-                with gr.Column(scale=1):
-                    gallery = gr.Gallery(value=thumbnails(examples), label="Examples (click one)", columns=4, height=260,
-                                         allow_preview=False, object_fit="cover", elem_id="examples")
-                    lesson = gr.Markdown()
-                    video = gr.Video(label="Video", sources=["upload"], height=240)
-                    with gr.Accordion("…or an image with a sound file", open=False):
+                with gr.Column(scale=1, min_width=360):
+                    example = gr.Dropdown(examples, value=arrival_video if examples else None, label="Example clip",
+                                          elem_id="example")
+                    with gr.Row():
+                        model = gr.Dropdown(models, value=ARRIVAL["model"], label="Model", elem_id="model")
+                        defense = gr.Dropdown(defense_choices(), value=ARRIVAL["defense"], label="Defense",
+                                              info=f"built on {BASE_MODEL}; attacked with every objective", elem_id="defense")
+                    with gr.Row():
+                        attack = gr.Dropdown(available_attacks(), value=ARRIVAL["attack"], label="Attack", elem_id="attack")
+                        modality = gr.Radio(list(MODALITIES), value=ARRIVAL["modality"], label="Attacked modality",
+                                            elem_id="modality")
+                    with gr.Row():
+                        eps_audio = gr.Slider(0, 0.05, value=ARRIVAL["eps_audio"], step=0.0005, label="ε audio (amplitude)",
+                                              elem_id="eps-audio")
+                        eps_visual = gr.Slider(0, 16, value=ARRIVAL["eps_visual"], step=0.05, label="ε visual (/255)",
+                                               elem_id="eps-visual")
+                    with gr.Row():
+                        run_button = gr.Button("Run", variant="primary", elem_id="run", scale=2)
+                        compare = gr.Checkbox(value=ARRIVAL["compare"], label="Compare with B", elem_id="compare", scale=1)
+                    cost = gr.Markdown(cost_hint(ARRIVAL["model"], ARRIVAL["defense"], ARRIVAL["steps"]) if models else "",
+                                       elem_id="cost")
+                    with gr.Group(visible=False) as compare_controls:
+                        gr.Markdown("**B**: the same clip and attack on a second configuration")
+                        with gr.Row():
+                            model_b = gr.Dropdown(models, value=ARRIVAL["model_b"], label="Model B", elem_id="model-b")
+                            defense_b = gr.Dropdown(defense_choices(), value=ARRIVAL["defense_b"],
+                                                    label="Defense B", elem_id="defense-b")
+                            modality_b = gr.Radio(list(MODALITIES), value=ARRIVAL["modality_b"], label="Attacked modality B",
+                                                  elem_id="modality-b")
+                    snr = gr.Markdown()
+                    with gr.Accordion("More attack settings", open=False):
+                        steps = gr.Slider(1, 50, value=ARRIVAL["steps"], step=1, label="Steps (iterative attacks)", elem_id="steps")
+                        target = gr.Dropdown(["none", *classes], value=ARRIVAL["target"], label="Target class (targeted attack)",
+                                             elem_id="target")
+                        seed = gr.Number(value=ARRIVAL["seed"], precision=0, label="Seed (PGD random start)", elem_id="seed")
+                        preset = gr.Button("Paper preset")
+                        paper = gr.Checkbox(value=ARRIVAL["paper"], label="Use the paper preset exactly (per-channel ε)",
+                                            elem_id="paper")
+                        preset_note = gr.Markdown()
+                    with gr.Accordion("The clip: play it, or upload your own video or an image with a sound", open=False):
+                        video = gr.Video(label="Video", sources=["upload"], height=240, elem_id="video")
                         image = gr.Image(label="Image", type="filepath", sources=["upload"], height=160)
                         sound = gr.Audio(label="Sound (optional)", type="filepath", sources=["upload"])
-                    model = gr.Dropdown(models, value=models[0], label="Model")
-                    defense = gr.Dropdown(defense_choices(), value=NO_DEFENSE,
-                                          label=f"Defense (built on {BASE_MODEL}, as in the paper; attacked with every objective)")
-                    attack = gr.Dropdown(available_attacks(), value="pgd", label="Attack")
-                    modality = gr.Radio(list(MODALITIES), value="both", label="Attacked modality")
-                    eps_audio = gr.Slider(0, 0.05, value=0.006, step=0.0005, label="ε audio (waveform amplitude)")
-                    snr = gr.Markdown()
-                    eps_visual = gr.Slider(0, 16, value=2, step=0.05, label="ε visual (grey levels, /255)")
-                    steps = gr.Slider(1, 50, value=10, step=1, label="Steps (iterative attacks)")
-                    target = gr.Dropdown(["none", *classes], value="none", label="Target class (targeted attack)")
-                    seed = gr.Number(value=0, precision=0, label="Seed (PGD random start)")
-                    with gr.Row():
-                        preset = gr.Button("Paper preset")
-                        run_button = gr.Button("Run", variant="primary")
-                    paper = gr.Checkbox(value=False, label="Use the paper preset exactly (per-channel ε)")
-                    preset_note = gr.Markdown()
                 with gr.Column(scale=2):
-                    summary = gr.Markdown()
-                    top_k = gr.Plot(label="Predictions")
                     with gr.Row():
-                        clean_maps = gr.Gallery(label="Localization, clean", columns=2, height=300, object_fit="contain", elem_id="clean-maps")
-                        attacked_maps = gr.Gallery(label="Localization, attacked", columns=2, height=300, object_fit="contain", elem_id="attacked-maps")
+                        lesson = gr.Markdown(elem_id="lesson")
+                        lesson_button = gr.Button("Set up this lesson", size="sm", scale=0, elem_id="lesson-apply")
+                    with gr.Row(equal_height=False):
+                        with gr.Column():
+                            verdict_a = gr.Markdown(elem_id="verdict-a")
+                            strip_a = gr.Image(label="Where the model hears the sound, per segment: clean (top), attacked "
+                                                     "(bottom); green box = the sounding object, white = silent ones",
+                                               elem_id="strip-a", format="jpeg", show_label=True, buttons=[])
+                            summary_a = gr.Markdown(elem_id="summary")
+                            top_k_a = gr.Plot(label="Predictions", elem_id="top-k-a")
+                        with gr.Column(visible=False) as column_b:
+                            verdict_b = gr.Markdown(elem_id="verdict-b")
+                            strip_b = gr.Image(label="B, per segment: clean (top), attacked (bottom), same colour scale",
+                                               elem_id="strip-b", format="jpeg", buttons=[])
+                            summary_b = gr.Markdown(elem_id="summary-b")
+                            top_k_b = gr.Plot(label="Predictions, B", elem_id="top-k-b")
+                    gr.Markdown("### Details of A")
                     with gr.Row():
-                        perturbation = gr.Image(label="Visual perturbation (amplified)", height=240)
+                        perturbation = gr.Image(label="Visual perturbation (amplified)", height=240, format="png", buttons=[])
                         perturbation_note = gr.Markdown()
                     with gr.Row():
                         clean_audio = gr.Audio(label="Clean sound (true level)", elem_id="clean-audio")
@@ -259,46 +390,60 @@ def build_app() -> gr.Blocks:
                     sound_plot = gr.Plot(label="Waveform and spectrograms")
                     trace_plot = gr.Plot(label="Attack trace")
                     tsne_plot = gr.Plot(label="t-SNE embeddings", elem_id="tsne")
-                    adversarial_video = gr.Video(label="Adversarial video (H.264 + AAC, lossy: for watching; the exact input is the .npz below)",
-                                                 height=240)
                     take_away = gr.File(label="The adversarial input, lossless (adversarial.npz) and how it was made "
-                                                  "(run.json: settings, weights SHA-256, the command that makes it again)",
+                                              "(run.json: settings, weights SHA-256, the command that makes it again)",
                                         file_count="multiple", elem_id="take-away")
-                    inputs_seen = gr.Gallery(label="What the model receives", columns=4, height=200, object_fit="contain",
-                                             allow_preview=False)
+                    video_button = gr.Button("Make a playable mp4 of the adversarial input", size="sm", elem_id="make-video")
+                    adversarial_video = gr.Video(label="Adversarial video (H.264 + AAC, lossy: for watching; the exact "
+                                                       "input is the .npz above)", height=240, elem_id="adversarial-video")
         with gr.Tab("Robustness"):
             gr.Markdown("## The model zoo\n" + model_cards_markdown())
             gr.Markdown(reports_markdown())
 
-        outputs = [summary, top_k, clean_maps, attacked_maps, perturbation, perturbation_note, clean_audio,
-                   adversarial_audio, perturbation_audio, gain_note, sound_plot, trace_plot, tsne_plot, adversarial_video,
-                   inputs_seen, take_away]
-        run_button.click(run_attack, inputs=[video, image, sound, model, defense, attack, modality, eps_audio, eps_visual,
-                                             steps, target, seed, paper], outputs=outputs, api_name="run")
+        named = {"verdict_a": verdict_a, "strip_a": strip_a, "summary_a": summary_a, "top_k_a": top_k_a,
+                 "verdict_b": verdict_b, "strip_b": strip_b, "summary_b": summary_b, "top_k_b": top_k_b,
+                 "perturbation": perturbation, "perturbation_note": perturbation_note, "clean_audio": clean_audio,
+                 "adversarial_audio": adversarial_audio, "perturbation_audio": perturbation_audio, "gain_note": gain_note,
+                 "sound_plot": sound_plot, "trace_plot": trace_plot, "tsne_plot": tsne_plot,
+                 "adversarial_video": adversarial_video, "take_away": take_away}
+        outputs = [named[name] for name in OUTPUTS]
+        run_inputs = [video, image, sound, model, defense, attack, modality, eps_audio, eps_visual, steps, target, seed, paper,
+                      compare, model_b, defense_b, modality_b]
+        run_button.click(run_attack, inputs=run_inputs, outputs=outputs, api_name="run")
+        video_button.click(playable_video, inputs=[take_away], outputs=[adversarial_video], api_name="playable_video")
+        if examples:
+            demo.load(arrival, outputs=[video, lesson, *outputs], api_name="arrival")
+        compare.change(lambda on: (gr.update(visible=on), gr.update(visible=on)), inputs=[compare],
+                       outputs=[compare_controls, column_b], api_visibility="private")
+        for control in (model, defense, steps, compare, model_b, defense_b):
+            control.change(cost_hint, inputs=[model, defense, steps, compare, model_b, defense_b], outputs=[cost],
+                           api_visibility="private")
         preset.click(paper_preset_values, inputs=[modality], outputs=[eps_audio, eps_visual, steps, paper, preset_note],
                      api_name="paper_preset")
-        for slider in (eps_visual, steps):
+        for slider in (eps_audio, eps_visual, steps):
             slider.input(lambda: False, outputs=[paper], api_visibility="private")
-        eps_audio.input(lambda: False, outputs=[paper], api_visibility="private")
         eps_audio.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
         video.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
-        gallery.select(choose_example, outputs=[video, lesson], api_visibility="private")
+        example.input(choose_example, inputs=[example], outputs=[video, lesson], api_visibility="private")
+        controls = {"model": model, "defense": defense, "attack": attack, "modality": modality, "eps_audio": eps_audio,
+                    "eps_visual": eps_visual, "steps": steps, "compare": compare, "model_b": model_b,
+                    "defense_b": defense_b, "modality_b": modality_b, "paper": paper}
+        lesson_button.click(apply_lesson, inputs=[video], outputs=[controls[name] for name in LESSON_CONTROLS],
+                            api_name="apply_lesson")
     return demo
 
 
 def warm_up() -> None:
-    """Run the default model once so the first person does not pay for loading and t-SNE fitting."""
-    examples = example_paths()
-    if examples and list_models():
-        clip, truth = load_input(str(examples[0]), frames=model_frames(BASE_MODEL))
-        run(clip, truth=truth, settings=attack_settings("both", 0.006, 2, 10, 0, False), device=_device())
+    """Run the arrival example once at start-up: the first visitor finds it drawn, and the
+    default model, its defense terms and t-SNE maps are loaded."""
+    if example_paths() and list_models():
+        arrival()
 
 
 def launch(demo: gr.Blocks, warm: bool = True, **kwargs) -> None:
-    """Serve with a queue (runs are CPU-heavy: a few at a time) and upload limits; warm up in
-    the background so the page is usable at once."""
+    """Serve with a queue (runs are CPU-heavy: a few at a time) and upload limits; compute the
+    arrival example in the background so the page answers at once."""
     if warm:
         threading.Thread(target=warm_up, daemon=True).start()
     demo.queue(default_concurrency_limit=int(os.environ.get("AVDEMO_CONCURRENCY", "2")), max_size=32)
     demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", **kwargs)
-

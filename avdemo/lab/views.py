@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .. import SAMPLE_RATE
-from ..measures.localization import MAP_KINDS
+from ..measures.localization import MAP_KINDS, peaks
 from .analysis import Analysis
 
 TOP_K = 5
@@ -37,40 +37,102 @@ def top_k_figure(analysis: Analysis) -> go.Figure:
     return figure
 
 
-def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], thickness: int = 2) -> None:
+def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], thickness: int = 2, name: str = "") -> None:
+    """A box with a dark outline (visible on any colour of the map) and its name written above
+    it, so that which box is which never rests on colour alone."""
     if np.isnan(box).any():
         return
     x0, y0, x1, y1 = (int(round(v)) for v in box)
+    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 0), thickness + 2)
     cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, thickness)
+    if name:
+        at = (x0 + 2, max(y0 - 4, 10))
+        cv2.putText(image, name, at, cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(image, name, at, cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
 
 
-def heatmap_overlays(analysis: Analysis, attacked: bool) -> list[tuple[np.ndarray, str]]:
-    """Per frame, the localization map blended over the frame the model saw (viridis: perceptually
-    uniform and readable with colour-blindness, where JET draws false edges),
-    the sounding object's box (green), silent distractors (white), the map's peak (cross),
-    and a caption with the pointing-game verdict. Empty for unimodal models."""
-    maps = analysis.attacked_maps if attacked else analysis.clean_maps
-    if maps is None:
-        return []
-    frames = analysis.adversarial_frames if attacked else analysis.clip.frames / 255
-    verdicts = analysis.localization_verdicts(maps)
-    overlays = []
-    for index, (frame, heat) in enumerate(zip(frames, maps)):
-        colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), HEATMAP_COLOURS)[..., ::-1]
-        image = np.round(0.55 * np.clip(frame, 0, 1) * 255 + 0.45 * colour).astype(np.uint8)
-        image = np.ascontiguousarray(image)
-        caption = f"{'attacked' if attacked else 'clean'} frame {index + 1}"
-        if analysis.truth is not None:
-            for box in analysis.truth.distractor_box[index]:
-                _draw_box(image, box, (255, 255, 255), 1)
-            _draw_box(image, analysis.truth.box[index], (0, 255, 0))
-            verdict = verdicts[index]
-            caption += ": peak on the sound source ✔" if verdict["hit"] else (
-                ": peak on a silent distractor ✘" if verdict["distractor"] else ": peak misses the source ✘")
-        y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
-        cv2.drawMarker(image, (int(x), int(y)), (255, 255, 255), cv2.MARKER_CROSS, 14, 2)
-        overlays.append((image, caption))
-    return overlays
+def _overlay(frame: np.ndarray, heat: np.ndarray, truth, index: int) -> np.ndarray:
+    """One frame `(S, S, 3)` in [0, 1] under its map `(S, S)` in [0, 1] (viridis: perceptually
+    uniform and readable with colour-blindness, where JET draws false edges), with the sounding
+    object's box (green), the silent distractors' boxes (white) and the map's peak (cross)."""
+    colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), HEATMAP_COLOURS)[..., ::-1]
+    image = np.ascontiguousarray(np.round(0.55 * np.clip(frame, 0, 1) * 255 + 0.45 * colour).astype(np.uint8))
+    if truth is not None:
+        for box, label in zip(truth.distractor_box[index], truth.distractor_labels):
+            _draw_box(image, box, (255, 255, 255), 1, f"silent {label}")
+        _draw_box(image, truth.box[index], (0, 255, 0), 2, "sounding")
+    y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    cv2.drawMarker(image, (int(x), int(y)), (255, 255, 255), cv2.MARKER_CROSS, 14, 2)
+    return image
+
+
+def segment_verdict(verdict: dict) -> str:
+    """A segment's pointing verdict in a word or two: where the map's peak is."""
+    if verdict["hit"]:
+        return "source"
+    return f"silent {verdict['on']}" if verdict["distractor"] else "off objects"
+
+
+def _banner(image: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
+    """Write `text` on a dark band along the bottom of a tile, in place."""
+    height = 20
+    image[-height:] = (image[-height:] * 0.35).astype(np.uint8)
+    cv2.putText(image, text, (5, image.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
+
+
+def segment_strip(analysis: Analysis) -> np.ndarray | None:
+    """The maps of every segment side by side, clean above attacked: `(2 S, T S, 3)` uint8.
+    Each tile carries the ground-truth boxes and, where the clip has them, its pointing verdict
+    (green: on the source, orange: elsewhere). Every map is min-max normalised and coloured on
+    the same 0-1 viridis scale, so strips of two models compare directly. None without a map."""
+    if analysis.clean_maps is None:
+        return None
+    rows = []
+    for attacked, maps, frames in ((False, analysis.clean_maps, analysis.clip.frames / 255),
+                                   (True, analysis.attacked_maps, analysis.adversarial_frames)):
+        verdicts = analysis.localization_verdicts(maps)
+        tiles = []
+        for index, (frame, heat) in enumerate(zip(frames, maps)):
+            tile = _overlay(frame, heat, analysis.truth, index)
+            text = f"{'attacked' if attacked else 'clean'} {index + 1}"
+            colour = (255, 255, 255)
+            if verdicts:
+                text += ": " + segment_verdict(verdicts[index])
+                colour = (120, 230, 120) if verdicts[index]["hit"] else (255, 170, 60)
+            _banner(tile, text, colour)
+            tiles.append(tile)
+        rows.append(np.concatenate(tiles, axis=1))
+    strip = np.concatenate(rows, axis=0)
+    strip[strip.shape[0] // 2 - 1: strip.shape[0] // 2 + 1] = 255  # a white rule between clean and attacked
+    return strip
+
+
+def peak_move_pixels(analysis: Analysis) -> np.ndarray:
+    """How far the map's peak moved under attack, per segment `(T,)`, in the model's pixels."""
+    return np.linalg.norm(peaks(analysis.clean_maps).astype(float) - peaks(analysis.attacked_maps), axis=1)
+
+
+def localization_verdict(analysis: Analysis) -> str:
+    """One line on what the attack did to the map: kept, moved onto a silent object, or moved
+    off every object (with ground truth); otherwise how far its peak moved."""
+    if analysis.clean_maps is None:
+        return "No map: this model does not localize."
+    segments = len(analysis.clean_maps)
+    if analysis.truth is None:
+        moves = peak_move_pixels(analysis)
+        return (f"No ground truth for this clip: the map's peak moved {moves.mean():.0f} px on average "
+                f"(at most {moves.max():.0f} px, frames of {analysis.clean_maps.shape[-1]} px).")
+    clean = analysis.localization_verdicts(analysis.clean_maps)
+    attacked = analysis.localization_verdicts(analysis.attacked_maps)
+    before, after = sum(v["hit"] for v in clean), sum(v["hit"] for v in attacked)
+    counts = f"(on the {analysis.truth.label} in {after}/{segments} segments attacked, {before}/{segments} clean)"
+    if after >= before:
+        return f"Localization kept {counts}."
+    silent = [v["on"] for v in attacked if v["distractor"]]
+    if silent:
+        target = max(set(silent), key=silent.count)
+        return f"Localization moved to the silent {target} in {silent.count(target)}/{segments} segments {counts}."
+    return f"Localization moved off every object {counts}."
 
 
 def perturbation_image(analysis: Analysis) -> tuple[np.ndarray | None, str]:
