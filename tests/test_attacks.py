@@ -203,6 +203,23 @@ def test_trace_records_clean_then_every_step(trained):
     assert ((trace.confidence >= trace.label_probability - 1e-6) & (trace.confidence <= 1)).all()
 
 
+def test_on_step_hears_every_step_and_can_stop_the_attack(untrained):
+    waveform, frames, labels = toy_batch(2, seed=17)
+    heard = []
+    create_attack("pgd", untrained, eps_audio=0.01, steps=4)(waveform, frames, labels, on_step=lambda *a: heard.append(a))
+    assert heard == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+    def stop_at_two(done, total):
+        if done == 2:
+            raise TimeoutError("cap")
+
+    untrained.train()
+    with pytest.raises(TimeoutError, match="cap"):
+        create_attack("mim", untrained, eps_visual=0.03, steps=5)(waveform, frames, labels, on_step=stop_at_two)
+    assert untrained.training  # stopped mid-way, the model's mode is still restored
+    untrained.eval()
+
+
 def test_attack_restores_training_mode_and_needs_no_model_gradients(trained):
     model = train_toy_model(steps=1)
     model.train()
