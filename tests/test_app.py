@@ -229,7 +229,8 @@ def test_arrival_equals_a_fresh_run_with_the_controls_defaults():
     """The page opens on a finished example: what it shows must be what Run gives with the
     controls as they stand on arrival (read from the built page, not from ARRIVAL)."""
     demo = build_app()
-    shown = {block.elem_id: block.value for block in demo.blocks.values() if getattr(block, "elem_id", None)}
+    shown = {block.elem_id: block.value for block in demo.blocks.values() if getattr(block, "elem_id", None)
+             and hasattr(block, "value")}
     names = ("model", "defense", "attack", "modality", "eps-audio", "eps-visual", "steps", "target", "seed", "paper",
              "compare", "model-b", "defense-b", "modality-b")
     fresh = dict(zip(OUTPUTS, run_attack(shown["example"], None, None, *(shown[name] for name in names),
@@ -313,6 +314,7 @@ def test_page_in_a_real_browser(served):
         assert "silent rooster" in page.locator("#verdict-a").inner_text()  # the lesson's claim, on the page
         assert "attack on visual" in page.locator("#verdict-b").inner_text()
         assert page.locator("#tsne .js-plotly-plot .scatterlayer .trace").count() >= 4
+        page.locator("#listen .label-wrap").click()  # the players fold away until asked for
         for player in ("#clean-audio", "#adversarial-audio", "#perturbation-audio"):
             page.wait_for_selector(f"{player} audio, {player} .waveform-container, {player} button", timeout=30_000)
         with page.expect_download(timeout=30_000) as download:

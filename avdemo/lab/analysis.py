@@ -168,16 +168,18 @@ class RunTooLong(TimeoutError):
     """A run passed its time cap (a host's limit on how long one Run may compute)."""
 
 
-STEP_SECONDS: dict[str, float] = {}  # entry -> seconds per attack step, as last measured in this process
+STEP_SECONDS: dict[str, list[float]] = {}  # entry -> seconds per attack step of its runs in this process
 FIRST_GUESS_STEP_SECONDS = 0.1  # before any measurement: PGD on a T = 4 model on 2 CPU cores is ~0.08 s
 
 
 def estimated_seconds(model: str, defense: str, steps: int) -> tuple[float, int]:
     """How long the attack of a run will take, and how many gradient steps it is: steps times
-    the objectives the (defended) entry is attacked with, at the last measured step time."""
+    the objectives the (defended) entry is attacked with, at the median step time of its last
+    warm runs in this process (a first guess before any)."""
     name, _ = resolve_model(model, defense)
     total = int(steps) * len(objectives_for(name))
-    return total * STEP_SECONDS.get(name, FIRST_GUESS_STEP_SECONDS), total
+    warm = STEP_SECONDS.get(name, [])[1:]  # the first run of an entry pays for warming up
+    return total * (float(np.median(warm[-5:])) if warm else FIRST_GUESS_STEP_SECONDS), total
 
 
 def _attack(objective: Objective, entry: str, attack: str, settings: AttackSettings, waveform: torch.Tensor,
@@ -252,7 +254,8 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         tried.append((outcome, result, output, score))
     best, result, attacked, _ = max(tried, key=lambda item: item[3])
     timings["attack"] = time.perf_counter() - clock
-    STEP_SECONDS[name] = (time.perf_counter() - begun) / (len(objectives) * settings.steps)
+    STEP_SECONDS.setdefault(name, []).append((time.perf_counter() - begun) / (len(objectives) * settings.steps))
+    del STEP_SECONDS[name][:-6]
 
     clock = time.perf_counter()
     size = frames.shape[-1]

@@ -380,15 +380,19 @@ def build_app() -> gr.Blocks:
                             top_k_b = gr.Plot(label="Predictions, B", elem_id="top-k-b")
                     gr.Markdown("### Details of A")
                     with gr.Row():
-                        perturbation = gr.Image(label="Visual perturbation (amplified)", height=240, format="png", buttons=[])
+                        perturbation = gr.Image(label="Visual perturbation (amplified)", height=240, format="jpeg", buttons=[])
                         perturbation_note = gr.Markdown()
-                    with gr.Row():
-                        clean_audio = gr.Audio(label="Clean sound (true level)", elem_id="clean-audio")
-                        adversarial_audio = gr.Audio(label="Adversarial sound (true level)", elem_id="adversarial-audio")
-                        perturbation_audio = gr.Audio(label="Perturbation (amplified)", elem_id="perturbation-audio")
-                    gain_note = gr.Markdown()
-                    sound_plot = gr.Plot(label="Waveform and spectrograms")
-                    trace_plot = gr.Plot(label="Attack trace")
+                    with gr.Accordion("Listen: the clean sound, the adversarial sound, the perturbation", open=False,
+                                      elem_id="listen"):
+                        with gr.Row():
+                            clean_audio = gr.Audio(label="Clean sound (true level)", elem_id="clean-audio")
+                            adversarial_audio = gr.Audio(label="Adversarial sound (true level)", elem_id="adversarial-audio")
+                            perturbation_audio = gr.Audio(label="Perturbation (amplified)", elem_id="perturbation-audio")
+                        gain_note = gr.Markdown()
+                    with gr.Accordion("Waveforms and spectrograms", open=False, elem_id="sound"):
+                        sound_plot = gr.Plot(label="Waveform and spectrograms")
+                    with gr.Accordion("The attack step by step", open=False, elem_id="trace"):
+                        trace_plot = gr.Plot(label="Attack trace")
                     tsne_plot = gr.Plot(label="t-SNE embeddings", elem_id="tsne")
                     take_away = gr.File(label="The adversarial input, lossless (adversarial.npz) and how it was made "
                                               "(run.json: settings, weights SHA-256, the command that makes it again)",
@@ -409,10 +413,12 @@ def build_app() -> gr.Blocks:
         outputs = [named[name] for name in OUTPUTS]
         run_inputs = [video, image, sound, model, defense, attack, modality, eps_audio, eps_visual, steps, target, seed, paper,
                       compare, model_b, defense_b, modality_b]
-        run_button.click(run_attack, inputs=run_inputs, outputs=outputs, api_name="run")
+        # progress on the strip only: a ticking tracker over every output costs the browser more
+        # CPU than the attack's own steps on a small machine
+        run_button.click(run_attack, inputs=run_inputs, outputs=outputs, api_name="run", show_progress_on=[cost])
         video_button.click(playable_video, inputs=[take_away], outputs=[adversarial_video], api_name="playable_video")
         if examples:
-            demo.load(arrival, outputs=[video, lesson, *outputs], api_name="arrival")
+            demo.load(arrival, outputs=[video, lesson, *outputs], api_name="arrival", show_progress_on=[strip_a])
         compare.change(lambda on: (gr.update(visible=on), gr.update(visible=on)), inputs=[compare],
                        outputs=[compare_controls, column_b], api_visibility="private")
         for control in (model, defense, steps, compare, model_b, defense_b):

@@ -162,8 +162,9 @@ def audio_tracks(analysis: Analysis) -> tuple[tuple[int, np.ndarray], tuple[int,
     return pcm(clean), pcm(adversarial), pcm(gain * delta), f"Perturbation amplified ×{gain:.0f} ({20 * math.log10(gain):+.0f} dB)"
 
 
-def _spectrogram(samples: np.ndarray, size: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Magnitude in dB `(freqs, frames)` with a Hann window, hop size/2; and the axes."""
+def _spectrogram(samples: np.ndarray, size: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Magnitude in dB `(freqs, frames)` with a Hann window, hop size/2; and the axes. 1024
+    samples at 11 kHz: ~10 Hz bins and 46 ms hops, about the resolution the plot shows."""
     hop = size // 2
     count = 1 + (len(samples) - size) // hop
     windows = np.lib.stride_tricks.sliding_window_view(samples, size)[::hop][:count] * np.hanning(size)
@@ -174,20 +175,25 @@ def _spectrogram(samples: np.ndarray, size: int = 512) -> tuple[np.ndarray, np.n
 
 def sound_figure(analysis: Analysis) -> go.Figure:
     """Waveforms (clean, adversarial, perturbation) over time, and spectrograms of the clean
-    sound and of the perturbation on one colour scale, so their levels compare directly."""
+    sound and of the perturbation on one colour scale, so their levels compare directly.
+    Arrays are float32 at about the resolution drawn (~1500 points per waveform, 64 frequency
+    rows), contiguous so that plotly sends them as base64 rather than as lists of numbers."""
     clean = analysis.clip.waveform
     delta, adversarial = analysis.delta_waveform, analysis.adversarial_waveform
     figure = make_subplots(rows=3, cols=1, vertical_spacing=0.08, row_heights=[0.34, 0.33, 0.33],
                            subplot_titles=("waveform", "spectrogram: clean sound", "spectrogram: perturbation"))
-    step = max(1, len(clean) // 3000)
-    time_axis = np.arange(0, len(clean), step) / SAMPLE_RATE
+    step = max(1, len(clean) // 1500)
+    time_axis = (np.arange(0, len(clean), step) / SAMPLE_RATE).astype(np.float32)
     for name, samples in (("clean", clean), ("adversarial", adversarial), ("perturbation", delta)):
-        figure.add_scatter(x=time_axis, y=samples[::step], name=name, line={"width": 1}, row=1, col=1)
+        figure.add_scatter(x=time_axis, y=np.ascontiguousarray(samples[::step], dtype=np.float32), name=name,
+                           line={"width": 1}, row=1, col=1)
     low = None
     for row, samples in ((2, clean), (3, delta)):
         decibels, times, freqs = _spectrogram(samples)
         low = decibels.max() - 100 if low is None else low
-        figure.add_heatmap(z=decibels[::2], x=times, y=freqs[::2], zmin=low, zmax=low + 100, colorscale="Viridis",
+        rows = max(1, len(freqs) // 64)
+        figure.add_heatmap(z=np.ascontiguousarray(decibels[::rows], dtype=np.float32), x=times.astype(np.float32),
+                           y=np.ascontiguousarray(freqs[::rows], dtype=np.float32), zmin=low, zmax=low + 100, colorscale="Viridis",
                            showscale=row == 2, colorbar={"title": "dB", "len": 0.6, "y": 0.35}, row=row, col=1)
     figure.update_layout(height=560, margin=PLOT_MARGIN, legend={"orientation": "h", "y": 1.08})
     figure.update_yaxes(title_text="Hz", row=2, col=1)
@@ -215,38 +221,30 @@ def trace_figure(analysis: Analysis) -> go.Figure:
     return figure
 
 
-def tsne_figure(analysis: Analysis) -> go.Figure:
-    """The model's reference embeddings, one legend entry per class (colour; hover names the
-    class and modality) with the modality as symbol, and this clip's embeddings placed into
-    the same maps: clean (open symbol) to attacked (filled) drawn as an arrow per modality,
-    named on hover rather than printed, so that nothing overlaps."""
-    maps = analysis.embeddings
-    figure = make_subplots(rows=1, cols=max(1, len(maps)), subplot_titles=[f"{name} embeddings" for name in maps])
-    palette = [f"hsl({int(360 * i / len(analysis.classes))},70%,50%)" for i in range(len(analysis.classes))]
-    for column, (name, placed) in enumerate(maps.items(), start=1):
+_REFERENCE_FIGURES: dict[str, dict] = {}  # model name -> the model-only part of its t-SNE figure
+
+
+def _reference_maps_figure(analysis: Analysis) -> dict:
+    """The part of the t-SNE figure that depends only on the model (its reference embeddings,
+    legend, symbol key, layout), as a plain dict: built once per model and process, because
+    building and validating a plotly figure of ~40 traces costs ~0.1 s, every Run."""
+    if analysis.model_name in _REFERENCE_FIGURES:
+        return _REFERENCE_FIGURES[analysis.model_name]
+    classes = analysis.classes
+    figure = make_subplots(rows=1, cols=max(1, len(analysis.embeddings)),
+                           subplot_titles=[f"{name} embeddings" for name in analysis.embeddings])
+    palette = [f"hsl({int(360 * i / len(classes))},70%,50%)" for i in range(len(classes))]
+    for column, placed in enumerate(analysis.embeddings.values(), start=1):
         modalities = placed["modalities"].astype(str)
         for k in np.unique(placed["labels"]).astype(int):
             chosen = placed["labels"] == k
+            points = np.ascontiguousarray(placed["reference"][chosen], dtype=np.float32)
             figure.add_scatter(
-                x=placed["reference"][chosen, 0], y=placed["reference"][chosen, 1], mode="markers",
+                x=points[:, 0], y=points[:, 1], mode="markers",
                 marker={"color": palette[k], "size": 6, "opacity": 0.55,
                         "symbol": [MODALITY_SYMBOLS.get(m, "circle") for m in modalities[chosen]]},
-                text=[f"{analysis.classes[k]} ({m})" for m in modalities[chosen]], hoverinfo="text",
-                name=analysis.classes[k], legendgroup=f"class {k}", showlegend=column == 1, row=1, col=column)
-        axes = "" if column == 1 else str(column)
-        for index, kind in enumerate(placed["kinds"]):
-            symbol = MODALITY_SYMBOLS.get(str(kind), "circle")
-            (x0, y0), (x1, y1) = placed["clean"][index], placed["attacked"][index]
-            for state, (x, y), marker in (("clean", (x0, y0), {"symbol": f"{symbol}-open", "color": "black"}),
-                                          ("attacked", (x1, y1), {"symbol": symbol, "color": "black",
-                                                                  "line": {"width": 2, "color": "white"}})):
-                figure.add_scatter(x=[x], y=[y], mode="markers", marker={**marker, "size": 15},
-                                   text=[f"this clip, {state} {kind} embedding"], hoverinfo="text",
-                                   name=f"this clip, {state}", legendgroup=state,
-                                   showlegend=column == 1 and index == 0, row=1, col=column)
-            figure.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref=f"x{axes}", yref=f"y{axes}", axref=f"x{axes}",
-                                  ayref=f"y{axes}", showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2,
-                                  arrowcolor="black", text="", standoff=5, startstandoff=5)
+                text=[f"{classes[k]} ({m})" for m in modalities[chosen]], hoverinfo="text",
+                name=classes[k], legendgroup=f"class {k}", showlegend=column == 1, row=1, col=column)
     for modality, symbol in MODALITY_SYMBOLS.items():  # the symbols' key, in the legend
         figure.add_scatter(x=[None], y=[None], mode="markers", marker={"symbol": symbol, "color": "grey", "size": 9},
                            name=f"{modality} (symbol)", legendgroup="symbols", hoverinfo="skip")
@@ -254,7 +252,34 @@ def tsne_figure(analysis: Analysis) -> go.Figure:
                          title="t-SNE: test clips by class; this clip clean → attacked (arrow), placed without refitting")
     figure.update_xaxes(showticklabels=False)
     figure.update_yaxes(showticklabels=False)
-    return figure
+    return _REFERENCE_FIGURES.setdefault(analysis.model_name, figure.to_plotly_json())
+
+
+def tsne_figure(analysis: Analysis) -> go.Figure:
+    """The model's reference embeddings, one legend entry per class (colour; hover names the
+    class and modality) with the modality as symbol, and this clip's embeddings placed into
+    the same maps: clean (open symbol) to attacked (filled) drawn as an arrow per modality,
+    named on hover rather than printed, so that nothing overlaps. The clip's part is added as
+    plain dicts to the cached model part and not validated again (plotly's `_validate=False`)."""
+    base = _reference_maps_figure(analysis)
+    data, annotations = list(base["data"]), list(base["layout"].get("annotations", ()))
+    for column, placed in enumerate(analysis.embeddings.values(), start=1):
+        axes = "" if column == 1 else str(column)
+        for index, kind in enumerate(placed["kinds"]):
+            symbol = MODALITY_SYMBOLS.get(str(kind), "circle")
+            (x0, y0), (x1, y1) = placed["clean"][index].tolist(), placed["attacked"][index].tolist()
+            for state, (x, y), marker in (("clean", (x0, y0), {"symbol": f"{symbol}-open", "color": "black"}),
+                                          ("attacked", (x1, y1), {"symbol": symbol, "color": "black",
+                                                                  "line": {"width": 2, "color": "white"}})):
+                data.append({"type": "scatter", "x": [x], "y": [y], "mode": "markers", "marker": {**marker, "size": 15},
+                             "text": [f"this clip, {state} {kind} embedding"], "hoverinfo": "text",
+                             "name": f"this clip, {state}", "legendgroup": state,
+                             "showlegend": column == 1 and index == 0, "xaxis": f"x{axes}", "yaxis": f"y{axes}"})
+            annotations.append({"x": x1, "y": y1, "ax": x0, "ay": y0, "xref": f"x{axes}", "yref": f"y{axes}",
+                                "axref": f"x{axes}", "ayref": f"y{axes}", "showarrow": True, "arrowhead": 2,
+                                "arrowsize": 1.2, "arrowwidth": 2, "arrowcolor": "black", "text": "", "standoff": 5,
+                                "startstandoff": 5})
+    return go.Figure({"data": data, "layout": {**base["layout"], "annotations": annotations}}, _validate=False)
 
 
 def summary_markdown(analysis: Analysis) -> str:
