@@ -35,6 +35,9 @@ MAX_UPLOAD_MB = 100
 MAX_DURATION_S = 600
 RUN_SECONDS = float(os.environ.get("AVDEMO_RUN_SECONDS", "120"))  # a host's cap on one Run's attack
 SLOW_SECONDS = 5.0  # runs expected to take longer are announced before they start
+# The progress line under Run keeps its text and timer but not Gradio's animated logo: redrawn
+# every frame, the logo kept a core of a small laptop half busy for the whole Run.
+PAGE_CSS = '#cost [data-testid="status-tracker"] svg { display: none; }'
 MODALITIES = ("both", "audio", "visual")
 
 try:  # Hugging Face ZeroGPU: borrow a GPU for each run where the `spaces` package exists.
@@ -452,4 +455,4 @@ def launch(demo: gr.Blocks, warm: bool = True, **kwargs) -> None:
     if warm:
         threading.Thread(target=warm_up, daemon=True).start()
     demo.queue(default_concurrency_limit=int(os.environ.get("AVDEMO_CONCURRENCY", "2")), max_size=32)
-    demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", **kwargs)
+    demo.launch(max_file_size=f"{MAX_UPLOAD_MB}mb", css=PAGE_CSS, **kwargs)
