@@ -145,12 +145,19 @@ def _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visua
         raise gr.Error(str(error)) from error
 
 
-def cost_hint(model: str, defense: str, steps: int, compare: bool = False, model_b: str = "", defense_b: str = "") -> str:
-    """What a Run will cost, said before it starts: gradient steps and the expected seconds."""
+def run_cost(model: str, defense: str, steps: int, compare: bool = False, model_b: str = "",
+             defense_b: str = "") -> tuple[float, int]:
+    """Expected seconds of attack and gradient steps of a Run (both configurations in compare mode)."""
     seconds, count = estimated_seconds(model, defense or NO_DEFENSE, steps)
     if compare:
         more_seconds, more = estimated_seconds(model_b or model, defense_b or NO_DEFENSE, steps)
         seconds, count = seconds + more_seconds, count + more
+    return seconds, count
+
+
+def cost_hint(model: str, defense: str, steps: int, compare: bool = False, model_b: str = "", defense_b: str = "") -> str:
+    """What a Run will cost, said before it starts: gradient steps and the expected seconds."""
+    seconds, count = run_cost(model, defense, steps, compare, model_b, defense_b)
     slow = " A slow run: progress is shown per step." if seconds > SLOW_SECONDS else ""
     return f"This Run: {count} gradient steps, about {seconds:.1f} s of attack.{slow}"
 
@@ -163,9 +170,8 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
     defense, defense_b = defense or NO_DEFENSE, defense_b or NO_DEFENSE
     model_b, modality_b = model_b or model, modality_b or modality
     target = None if target in (None, "", "none") else target
-    hint = cost_hint(model, defense, steps, bool(compare), model_b, defense_b)
-    if SLOW_SECONDS < estimated_seconds(model, defense, steps)[0] * (2 if compare else 1):
-        gr.Warning(hint)
+    if run_cost(model, defense, steps, bool(compare), model_b, defense_b)[0] > SLOW_SECONDS:
+        gr.Warning(cost_hint(model, defense, steps, bool(compare), model_b, defense_b))
     share = 0.45 if compare else 0.9
     clip, truth = load_input(video, image, sound, model_frames(model, defense))
     analysis, settings = _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target,
