@@ -13,14 +13,14 @@ from avdemo.evaluation.engine import Engine
 from avdemo.evaluation.sound_following import measure_clean, measure_swap, scores_from_rows
 from avdemo.evaluation.store import ResultsStore
 from avdemo.measures.localization import distractor_hits, localization_maps, pointing_game, upsample
-from toy_task import SCENE_SIZE, tone, toy_scene_batch, train_toy_localizer
+from toy_task import SCENE_SIZE, tone, toy_scene_batch
 
 CHANCE = 0.14  # a 48-pixel square in a 128-pixel frame
 
 
 @pytest.fixture(scope="module")
-def localizer():
-    return train_toy_localizer()
+def localizer(toy_localizer):
+    return toy_localizer
 
 
 def _heatmaps(model, waveform: torch.Tensor, frames: torch.Tensor) -> np.ndarray:

@@ -89,6 +89,21 @@ def distractor_hits(heatmaps: np.ndarray, distractor_boxes: np.ndarray) -> np.nd
     return np.stack([_inside(points, distractor_boxes[:, d]) for d in range(distractor_boxes.shape[1])], 1).any(1)
 
 
+def map_attack_success(attack: str, heatmaps: np.ndarray, boxes: np.ndarray, class_changed: bool | np.ndarray) -> np.ndarray:
+    """Per map `(N,)` bool: did a map attack succeed on this frame? heatmaps `(N, H, W)`; boxes
+    `(N, 4)` in pixels: the target region for `map-target` (the peak inside it), the sounding
+    object's box for `map-away` (the peak outside it) and `class-only` (the peak still inside it
+    and the class changed, `class_changed` per map or for all)."""
+    inside = pointing_game(heatmaps, boxes)
+    if attack == "map-target":
+        return inside
+    if attack == "map-away":
+        return ~inside
+    if attack == "class-only":
+        return inside & np.broadcast_to(np.asarray(class_changed, bool), inside.shape)
+    raise ValueError(f"not a map attack: {attack!r}; choose map-target, map-away or class-only")
+
+
 def box_mask(boxes: np.ndarray, size: int) -> np.ndarray:
     """Binary masks `(N, size, size)` of boxes `(N, 4)`."""
     ys, xs = np.mgrid[0:size, 0:size] + 0.5
