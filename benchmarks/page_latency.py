@@ -351,8 +351,7 @@ def wait_quiet(page, quiet_s: float, since: float = 0.0, timeout_s: float = 180.
 
 def open_page(browser, url: str, timeout_s: float = 180.0):
     """A fresh 1366x768 page on `url`, observed from its first script, left until it has settled
-    (it fills its outputs on arrival). Where the page arrives with no clip chosen and has the old
-    example gallery, the cello example is picked (noted as `page.latency_input`)."""
+    (it fills its outputs on arrival)."""
     context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(OBSERVER_JS)
     page = context.new_page()
@@ -360,12 +359,6 @@ def open_page(browser, url: str, timeout_s: float = 180.0):
     page.goto(url, timeout=timeout_s * 1000)
     page.wait_for_selector("#run", timeout=timeout_s * 1000)
     wait_quiet(page, ARRIVAL_QUIET_S, timeout_s=timeout_s)
-    page.latency_input = "as the page arrived"
-    if page.locator("video").count() == 0 and page.locator("#examples img").count() > 3:
-        page.locator("#examples img").nth(3).click()  # no clip on arrival: Run would only raise an error
-        page.wait_for_selector("video", timeout=30_000)
-        wait_quiet(page, ARRIVAL_QUIET_S, timeout_s=timeout_s)
-        page.latency_input = "example 4 (cello-beside-violin) picked: the page arrived with no clip"
     return page
 
 
@@ -579,7 +572,7 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = launch_browser(playwright)
             page = open_page(browser, demo.local_url, timeout_s=args.timeout)
-            print(f"page settled {time.perf_counter() - started:.1f} s after start-up; input: {page.latency_input}")
+            print(f"page settled {time.perf_counter() - started:.1f} s after start-up, on its arrival example")
             modes = ("default", "compare") if args.mode == "both" else (args.mode,)
             seeds = None if args.same_seed else itertools.count(1)
             results = [measure_mode(page, mode, args.runs, timeout_s=args.timeout, seeds=seeds) for mode in modes]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -171,7 +172,7 @@ class RunTooLong(TimeoutError):
     """A run passed its time cap (a host's limit on how long one Run may compute)."""
 
 
-STEP_SECONDS: dict[str, list[float]] = {}  # entry -> seconds per attack step of its runs in this process
+STEP_SECONDS: dict[str, deque[float]] = {}  # entry -> seconds per attack step of its last warm runs here
 FIRST_GUESS_STEP_SECONDS = 0.1  # before any measurement: PGD on a T = 4 model on 2 CPU cores is ~0.08 s
 
 
@@ -181,8 +182,16 @@ def estimated_seconds(model: str, defense: str, steps: int) -> tuple[float, int]
     warm runs in this process (a first guess before any)."""
     name, _ = resolve_model(model, defense)
     total = int(steps) * len(objectives_for(name))
-    warm = STEP_SECONDS.get(name, [])[1:]  # the first run of an entry pays for warming up
-    return total * (float(np.median(warm[-5:])) if warm else FIRST_GUESS_STEP_SECONDS), total
+    warm = STEP_SECONDS.get(name)
+    return total * (float(np.median(warm)) if warm else FIRST_GUESS_STEP_SECONDS), total
+
+
+def _record_step_seconds(name: str, seconds: float) -> None:
+    """Keep the last 5 warm step times of an entry; its first run pays for warming up and is left out."""
+    if name not in STEP_SECONDS:
+        STEP_SECONDS[name] = deque(maxlen=5)
+    else:
+        STEP_SECONDS[name].append(seconds)
 
 
 def _attack(objective: Objective, entry: str, attack: str, settings: AttackSettings, waveform: torch.Tensor,
@@ -257,8 +266,7 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         tried.append((outcome, result, output, score))
     best, result, attacked, _ = max(tried, key=lambda item: item[3])
     timings["attack"] = time.perf_counter() - clock
-    STEP_SECONDS.setdefault(name, []).append((time.perf_counter() - begun) / (len(objectives) * settings.steps))
-    del STEP_SECONDS[name][:-6]
+    _record_step_seconds(name, (time.perf_counter() - begun) / (len(objectives) * settings.steps))
 
     clock = time.perf_counter()
     size = frames.shape[-1]

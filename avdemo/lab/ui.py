@@ -292,16 +292,16 @@ def apply_lesson(video: str | None) -> tuple:
 LESSON_CONTROLS = ("model", "defense", "attack", "modality", "eps_audio", "eps_visual", "steps", "compare", "model_b",
                    "defense_b", "modality_b", "paper")
 ARRIVAL = {"example": "duck-beside-rooster", **DEFAULT_CONTROLS, "target": "none", "seed": 0}  # the page's first state
+ARRIVAL_VIDEO = EXAMPLES_DIR / f"{ARRIVAL['example']}.mp4"
 _arrival_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=1)
 def _arrival() -> tuple:
-    path = EXAMPLES_DIR / f"{ARRIVAL['example']}.mp4"
-    values = run_attack(str(path), None, None, *(ARRIVAL[k] for k in ("model", "defense", "attack", "modality", "eps_audio",
+    values = run_attack(str(ARRIVAL_VIDEO), None, None, *(ARRIVAL[k] for k in ("model", "defense", "attack", "modality", "eps_audio",
                                                                       "eps_visual", "steps", "target", "seed", "paper")),
                         progress=lambda *args, **kwargs: None)
-    return str(path), lesson_markdown(path.stem), values
+    return str(ARRIVAL_VIDEO), lesson_markdown(ARRIVAL_VIDEO.stem), values
 
 
 def arrival() -> tuple:
@@ -321,13 +321,12 @@ def build_app() -> gr.Blocks:
     models = model_choices()
     classes = describe(models[0])["classes"] if models else []
     examples = example_choices()
-    arrival_video = str(EXAMPLES_DIR / f"{ARRIVAL['example']}.mp4")
     with gr.Blocks(title="avdemo: attacking audio-visual models") as demo:
         gr.Markdown("## avdemo: how audio-visual models, and where they hear the sound, fail under attack")
         with gr.Tab("Attack"):
             with gr.Row():
                 with gr.Column(scale=1, min_width=360):
-                    example = gr.Dropdown(examples, value=arrival_video if examples else None, label="Example clip",
+                    example = gr.Dropdown(examples, value=str(ARRIVAL_VIDEO) if examples else None, label="Example clip",
                                           elem_id="example")
                     with gr.Row():
                         model = gr.Dropdown(models, value=ARRIVAL["model"], label="Model", elem_id="model")
@@ -422,8 +421,8 @@ def build_app() -> gr.Blocks:
         outputs = [named[name] for name in OUTPUTS]
         run_inputs = [video, image, sound, model, defense, attack, modality, eps_audio, eps_visual, steps, target, seed, paper,
                       compare, model_b, defense_b, modality_b]
-        # progress on the strip only: a ticking tracker over every output costs the browser more
-        # CPU than the attack's own steps on a small machine
+        # progress on the cost line only: a ticking tracker over every output costs the browser
+        # more CPU than the attack's own steps on a small machine
         run_button.click(run_attack, inputs=run_inputs, outputs=outputs, api_name="run", show_progress_on=[cost])
         video_button.click(playable_video, inputs=[take_away], outputs=[adversarial_video], api_name="playable_video")
         if examples:
