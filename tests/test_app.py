@@ -24,9 +24,12 @@ from avdemo.lab.ui import (
     load_input,
     model_frames,
     paper_preset_values,
+    pick_target,
     playable_video,
     run_attack,
+    show_target,
     snr_hint,
+    target_view,
 )
 from avdemo.media import decode_clip
 from avdemo.zoo import list_models
@@ -42,7 +45,7 @@ def _run(video, **changes):
     """run_attack with test settings; its outputs by name (`OUTPUTS`)."""
     settings = dict(image=None, sound=None, model="av-attention", defense="none", attack="pgd", modality="both",
                     eps_audio=0.01, eps_visual_255=4, steps=5, target="none", seed=0, paper=False, compare=False,
-                    model_b=None, defense_b=None, modality_b=None)
+                    model_b=None, defense_b=None, modality_b=None, region=None)
     settings.update(changes)
     return dict(zip(OUTPUTS, run_attack(video, *settings.values(), progress=lambda *args, **kwargs: None)))
 
@@ -74,6 +77,26 @@ def test_run_on_an_example_renders_every_view():
     assert Path(video).suffix == ".mp4" and decode_clip(video).frames.shape[0] >= 1
     with pytest.raises(gr.Error, match="Run an attack first"):
         playable_video(None)
+
+
+def test_a_click_sets_the_map_target_and_the_summary_says_what_moved():
+    _, truth = load_input(EXAMPLE, frames=model_frames("av-attention"))
+    picker, region = target_view(EXAMPLE, None, None, "av-attention", "none", "")
+    assert region == "silent violin" and picker.shape == (224, 224, 3)  # the clip's silent object, preselected
+    x0, y0, x1, y1 = truth.distractor_box[0, 0]
+    click = lambda x, y: gr.SelectData(None, {"index": [x, y], "value": None})  # noqa: E731
+    assert pick_target(EXAMPLE, None, None, "av-attention", "none", click(2, 2))[1] == "0.00, 0.00, 0.30, 0.30"
+    assert pick_target(EXAMPLE, None, None, "av-attention", "none", click((x0 + x1) / 2, (y0 + y1) / 2))[1] == "silent violin"
+    assert show_target("pgd", EXAMPLE, None, None, "av-attention", "none", "")[0]["visible"] is False
+    assert show_target("map-target", EXAMPLE, None, None, "av-attention", "none", "")[2] == "silent violin"
+    out = _run(EXAMPLE, attack="map-target", modality="visual", eps_visual_255=4, steps=3, region="silent violin")
+    assert "the map moved onto the silent violin in" in out["summary_a"]
+    record = (Path(out["take_away"][0]).parent / "run.json").read_text()
+    assert '"region": "silent violin"' in record and '"target_region": [' in record  # replayable: the boxes it aimed at
+    with pytest.raises(gr.Error, match="needs a target region"):
+        _run(EXAMPLE, attack="map-target", steps=1, region="")
+    with pytest.raises(gr.Error, match="takes no target class"):
+        _run(EXAMPLE, attack="map-away", steps=1, target="violin")
 
 
 def test_compare_runs_two_configurations_on_the_same_clip():
@@ -167,8 +190,9 @@ def test_unimodal_models_targets_and_the_paper_preset():
 
 
 def test_slow_runs_are_announced_and_capped(monkeypatch):
-    from avdemo.lab import ui
+    from avdemo.lab import analysis, ui
 
+    monkeypatch.setattr(analysis, "STEP_SECONDS", {})  # the first guess, not this process's (possibly busy) timings
     assert "A slow run" not in cost_hint("av-attention", "none", 10)
     assert "A slow run" in cost_hint("av-concat", "minsim-exfmem-fista", 50)
     steps_a, steps_b = (int(cost_hint(*args).split(": ")[1].split(" ")[0]) for args in
@@ -323,6 +347,29 @@ def test_page_in_a_real_browser(served):
         download.value.save_as(saved)
         with np.load(saved) as arrays:  # the exact input: float frames, not the mp4's 8-bit H.264
             assert arrays["adversarial_frames"].dtype == np.float32 and arrays["adversarial_waveform"].ndim == 1
+        # aim the map: the attack that takes a region shows the frame to click; a click picks a square or an object
+        page.locator("#attack input").click()
+        page.get_by_role("option", name="map-target").click()
+        region = page.locator("#target-region textarea, #target-region input").first
+
+        def click_picker(x: float, y: float) -> None:
+            """Click the frame to aim at, at (x, y) of its 224 px, once its (redrawn) image has loaded."""
+            page.wait_for_function("() => { const i = document.querySelector('#target-picker img'); "
+                                   "return i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+            picture = page.locator("#target-picker img")
+            shown = picture.bounding_box()  # scrolled into view by the click
+            picture.click(position={"x": x * shown["width"] / 224, "y": y * shown["height"] / 224})
+
+        click_picker(3, 3)  # a corner: no object there
+        page.wait_for_function("e => e.value.startsWith('0.00')", arg=region.element_handle(), timeout=30_000)
+        _, truth = load_input(str(example_paths()[0].parent / "duck-beside-rooster.mp4"), frames=model_frames("av-attention"))
+        x0, y0, x1, y1 = (float(v) for v in truth.distractor_box[0, 0])
+        click_picker((x0 + x1) / 2, (y0 + y1) / 2)
+        page.wait_for_function("e => e.value === 'silent rooster'", arg=region.element_handle(), timeout=30_000)
+        page.locator("#run").click()
+        page.wait_for_function("() => document.querySelector('#summary').innerText.includes('onto the silent rooster')",
+                               timeout=120_000)
+        _quiet(page)
         page.locator("#make-video").click()  # the playable mp4, on request
         page.wait_for_selector("#adversarial-video video", timeout=60_000)
         _quiet(page)

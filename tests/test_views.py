@@ -11,7 +11,8 @@ import pytest
 
 from avdemo.lab.analysis import run
 from avdemo.lab.ui import attack_settings, example_paths, load_input, model_frames
-from avdemo.lab.views import localization_verdict, peak_move_pixels, segment_strip
+from avdemo.lab.views import (localization_verdict, map_attack_sentence, peak_move_pixels, segment_strip, summary_markdown,
+                              target_picker)
 from avdemo.zoo import list_models
 
 pytestmark = pytest.mark.skipif(not list_models(), reason="needs the shipped model zoo in checkpoints/")
@@ -83,3 +84,35 @@ def test_strip_is_clean_above_attacked_in_viridis_with_a_verdict_per_segment(ana
     orange = (attacked_band[..., 0] > 230) & (attacked_band[..., 2] < 100)
     assert green.sum() > 30 and orange.sum() > 30 and not ((attacked_band[..., 1] > 200) & (attacked_band[..., 0] < 160)).any()
     assert segment_strip(dataclasses.replace(analysis, clean_maps=None, attacked_maps=None)) is None
+
+
+def test_map_attack_sentence_says_what_moved_and_what_did_not(analysis):
+    truth = analysis.truth
+    segments = len(truth.box)
+    on_source = [centre(box) for box in truth.box]
+    on_violin = [centre(box[0]) for box in truth.distractor_box]
+    clean_class = analysis.classes[int(analysis.clean_probabilities.argmax())]
+    other = next(c for c in analysis.classes if c != clean_class)
+    same_class = {"attacked_probabilities": analysis.clean_probabilities}
+    changed = {"attacked_probabilities": np.eye(len(analysis.classes))[analysis.classes.index(other)]}
+    target = dataclasses.replace(with_maps(analysis, on_source, on_violin[:-1] + on_source[-1:]), attack="map-target",
+                                 target_name="the silent violin", target_boxes=truth.distractor_box[:, 0], **same_class)
+    assert map_attack_sentence(target) == (f"The class stayed {clean_class}; the map moved onto the silent violin in "
+                                           f"{segments - 1} of {segments} segments.")
+    away = dataclasses.replace(with_maps(analysis, on_source, on_violin), attack="map-away", **changed)
+    assert map_attack_sentence(away) == (f"The class changed from {clean_class} to {other} (it was to stay); the map "
+                                         f"moved off the sounding cello in {segments} of {segments} segments.")
+    only = dataclasses.replace(with_maps(analysis, on_source, on_source), attack="class-only", **changed)
+    assert map_attack_sentence(only) == (f"The class changed from {clean_class} to {other}; the map stayed on the "
+                                         f"sounding cello in {segments} of {segments} segments.")
+    blind = dataclasses.replace(with_maps(analysis, [(20.0, 20.0)] * segments, [(200.0, 20.0)] * segments, truth=None),
+                                attack="map-away", **same_class)
+    assert map_attack_sentence(blind).endswith(f"away from where it was (more than 12% of the frame) in {segments} of "
+                                               f"{segments} segments.")
+    assert map_attack_sentence(analysis) is None  # a class attack
+    assert map_attack_sentence(target) in summary_markdown(target)
+    # the target is drawn (magenta) on the strip and on the frame to click
+    magenta = lambda image: ((image[..., 0] > 230) & (image[..., 1] < 90) & (image[..., 2] > 230)).sum()  # noqa: E731
+    assert magenta(segment_strip(target)) > 100 and magenta(segment_strip(dataclasses.replace(target, target_boxes=None))) == 0
+    picker = target_picker(analysis.clip.frames[0], truth, truth.distractor_box[0, 0])
+    assert picker.shape == analysis.clip.frames[0].shape and magenta(picker) > 50

@@ -22,18 +22,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..attacks import AttackResult, AttackSettings, create_attack
+from ..attacks import AttackResult, AttackSettings, attack_parameters, create_attack
 from ..data.truth import GroundTruth
 from ..defenses import BASE_MODEL, Objective, available_defenses, get_defense, objectives_for
 from ..measures.embeddings import EmbeddingMap, fit_reference_maps
-from ..measures.localization import localization_maps, map_kind, pointing_game, upsample
+from ..measures.localization import localization_maps, map_attack_success, map_kind, peaks, pointing_game, upsample
 from ..measures.perceptibility import db_x, linf_255, psnr, snr_db, ssim
 from ..media import Clip
 from ..models import AVOutput, ModelConfig
 from ..models.folding import fold_batch_norm
 from ..zoo import CHECKPOINTS, describe, list_models, load_defense_term, load_model, load_tensors
+from .targets import resolve_region
 
 NO_DEFENSE = "none"
+MAP_ATTACKS = ("map-target", "map-away", "class-only")
+PEAK_MOVED = 1 / 8  # without ground truth, a peak that moved this share of the frame has left its place
 
 
 @functools.lru_cache(maxsize=32)
@@ -124,6 +127,19 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     map_kind: str | None = None  # a key of measures.localization.MAP_KINDS: what the maps are
+    attack: str = ""
+    settings: AttackSettings | None = None  # as the attack ran (a map target resolved to its boxes)
+    region: str | None = None  # the map target as the person gave it ("silent cello", "x0, y0, x1, y1")
+    target_name: str | None = None  # how to name it ("the silent cello", "the target region")
+    target_boxes: np.ndarray | None = None  # the map target per frame `(T, 4)`, pixels of the frames
+
+    def map_attack_frames(self) -> np.ndarray | None:
+        """Per segment `(T,)` bool, for the attacks on the map: did it do what it is for here?
+        (`map_success`); None for other attacks or a model without a map."""
+        if self.attack not in MAP_ATTACKS or self.clean_maps is None:
+            return None
+        return map_success(self.attack, self.clean_maps, self.attacked_maps, self.target_boxes,
+                           self.truth.box if self.truth else None)
 
     @property
     def label_index(self) -> int | None:
@@ -142,6 +158,20 @@ class Analysis:
                 if inside and on[index] is None:
                     on[index] = self.truth.distractor_labels[slot]
         return [{"hit": bool(h), "distractor": d is not None, "on": d} for h, d in zip(hits, on)]
+
+
+def map_success(attack: str, clean_maps: np.ndarray, maps: np.ndarray, target_boxes: np.ndarray | None,
+                source_boxes: np.ndarray | None) -> np.ndarray:
+    """Per frame `(T,)` bool, what a map attack is for, on maps `(T, S, S)` in [0, 1]: the peak in
+    the target box (`map-target`, boxes `(T, 4)` px), off the sounding object (`map-away`), or
+    still on it (`class-only`; whether the class changed is judged apart). Without the sounding
+    object's box, "off" and "on" mean the peak moved by more than `PEAK_MOVED` of the frame, or not."""
+    if attack == "map-target":
+        return map_attack_success(attack, maps, target_boxes, True)
+    if source_boxes is not None:
+        return map_attack_success(attack, maps, source_boxes, True)
+    moved = np.linalg.norm(peaks(clean_maps).astype(float) - peaks(maps), axis=1) > PEAK_MOVED * maps.shape[-1]
+    return moved if attack == "map-away" else ~moved
 
 
 def _features(output: AVOutput) -> dict[str, np.ndarray]:
@@ -210,12 +240,14 @@ def _attack(objective: Objective, entry: str, attack: str, settings: AttackSetti
 def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: str = "pgd",
         settings: AttackSettings | None = None, target: str | None = None, truth: GroundTruth | None = None,
         device: str = "cpu", progress: Callable[[float, str], None] | None = None,
-        time_limit: float | None = None) -> Analysis:
+        time_limit: float | None = None, region: str | None = None) -> Analysis:
     """Attack one clip with every objective that applies and measure everything the app shows.
 
     `settings` carries the budgets (eps_visual in pixel units, 2/255 = 0.0078), steps and seed;
     `target` (a class name) makes the attack targeted; untargeted attacks push away from the
-    true label where the clip has ground truth, else from the model's own clean prediction.
+    true label where the clip has ground truth, else from the model's own clean prediction;
+    the attacks on the map keep the class the model predicts on the clean clip. `region` is where
+    `map-target` moves the map (`avdemo.lab.targets`: "silent cello" or "x0, y0, x1, y1").
     `progress(fraction, description)` hears of every attack step; past `time_limit` seconds
     the run stops with `RunTooLong`.
     """
@@ -228,6 +260,17 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
     classes = card["classes"]
     if target is not None and target not in classes:
         raise ValueError(f"unknown target class {target!r}")
+    uses = attack_parameters(attack)
+    if target is not None and "targeted" not in uses:
+        raise ValueError(f"{attack} moves the map, not the class: it takes no target class (set the target to none)")
+    settings = (settings or AttackSettings()).replace(targeted=target is not None)
+    target_name = None
+    if "target_region" in uses:
+        if region is not None or settings.target_region is None:
+            boxes, target_name = resolve_region(region, truth, clip.frames.shape[1], len(clip.frames))
+            settings = settings.replace(target_region=boxes)
+        else:
+            target_name = "the target region"
     network = cached_model(name, device)
     waveform, frames = clip.model_inputs(device)
     timings["load"] = time.perf_counter() - clock
@@ -237,14 +280,20 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         clean = network(waveform, frames)
     if target is not None:
         labels = torch.tensor([classes.index(target)], device=device)
+    elif "keep_class" in uses and settings.keep_class:
+        labels = clean.logits.argmax(-1)
     elif truth is not None and truth.label in classes:
         labels = torch.tensor([classes.index(truth.label)], device=device)
     else:
         labels = clean.logits.argmax(-1)
-    settings = (settings or AttackSettings()).replace(targeted=target is not None)
     tried: list[tuple[ObjectiveOutcome, AttackResult, AVOutput, float]] = []
     objectives = objectives_for(name)
     begun = time.perf_counter()
+    size = frames.shape[-1]
+    clean_maps = _maps(clean, size)
+    target_boxes = (np.broadcast_to(np.asarray(settings.target_region, np.float32), (len(clip.frames), 4)) * size
+                    if settings.target_region is not None and "target_region" in uses else None)
+    clean_class = int(clean.logits.argmax())
 
     def step_done(index: int, done: int, total: int) -> None:
         if time_limit is not None and time.perf_counter() - begun > time_limit:
@@ -261,6 +310,12 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         probabilities = output.logits[0].float().softmax(-1)
         label_probability = float(probabilities[labels[0]])
         score = label_probability if target is not None else -label_probability  # the attacker's gain
+        if attack in MAP_ATTACKS and clean_maps is not None:  # first what the attack is for, per frame
+            done_frames = map_success(attack, clean_maps, _maps(output, size), target_boxes, truth.box if truth else None)
+            class_right = (int(probabilities.argmax()) == clean_class) == (attack != "class-only")
+            score = (int(done_frames.sum()) * class_right, score)
+        else:
+            score = (0, score)
         outcome = ObjectiveOutcome(objective.name, objective.describe(), classes[int(probabilities.argmax())],
                                    label_probability, time.perf_counter() - started)
         tried.append((outcome, result, output, score))
@@ -269,8 +324,7 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
     _record_step_seconds(name, (time.perf_counter() - begun) / (len(objectives) * settings.steps))
 
     clock = time.perf_counter()
-    size = frames.shape[-1]
-    clean_maps, attacked_maps = _maps(clean, size), _maps(attacked, size)
+    attacked_maps = _maps(attacked, size)
     timings["maps"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -306,4 +360,5 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
                     label_probability=trace.label_probability[:, 0].float().cpu().numpy()),
         clean_maps=clean_maps, attacked_maps=attacked_maps, perceptibility=perceptibility, embeddings=embeddings,
         objectives=[outcome for outcome, *_ in tried], winner=best.name, notes=notes, seconds=timings,
-        map_kind=map_kind(ModelConfig(**card["config"])))
+        map_kind=map_kind(ModelConfig(**card["config"])), attack=attack, settings=settings, region=region,
+        target_name=target_name, target_boxes=target_boxes)

@@ -71,7 +71,7 @@ def run_record(analysis: Analysis, model: str, defense: str, attack: str, settin
     return {
         "code": code_version(),
         "model": model, "defense": defense, "entry": analysis.model_name, "entry_sha256": entry_digest(analysis.model_name),
-        "attack": attack, "settings": dataclasses.asdict(settings), "target": target,
+        "attack": attack, "settings": dataclasses.asdict(settings), "target": target, "region": analysis.region,
         "inputs": {kind: record for kind, record in files.items() if record},
         "label_attacked_away_from": analysis.classes[analysis.label] if not analysis.targeted else None,
         "clean_prediction": analysis.classes[int(analysis.clean_probabilities.argmax())],

@@ -51,7 +51,7 @@ def replay(record: dict, paths: dict[str, str | None], device: str = "cpu") -> A
                          f"(SHA-256 {record['entry_sha256'][:12]}…): the run cannot be made again exactly")
     clip, truth = load_input(paths["video"], paths["image"], paths["sound"], model_frames(record["model"], record["defense"]))
     return run(clip, record["model"], record["defense"], record["attack"], settings_from_record(record["settings"]),
-               record["target"], truth, device)
+               record["target"], truth, device, region=record.get("region"))
 
 
 def main(argv: list[str] | None = None) -> None:

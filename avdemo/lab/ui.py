@@ -19,7 +19,7 @@ import gradio as gr
 import numpy as np
 
 from . import views
-from ..attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, AttackSettings, available_attacks, paper_preset
+from ..attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, AttackSettings, attack_parameters, available_attacks, paper_preset
 from ..data.examples import EXAMPLES_DIR, SCENARIOS
 from ..data.truth import read_ground_truth
 from ..defenses import BASE_MODEL
@@ -30,6 +30,7 @@ from ..zoo import describe, list_models, models_with_role, read_card
 from .analysis import NO_DEFENSE, RunTooLong, defense_choices, estimated_seconds, resolve_model, run
 from .export import write_bundle
 from .lessons import DEFAULT_CONTROLS, lesson_for
+from .targets import region_at, resolve_region, silent_objects
 
 MAX_UPLOAD_MB = 100
 MAX_DURATION_S = 600
@@ -134,11 +135,11 @@ def _configuration(model: str, defense: str, modality: str) -> str:
 
 
 def _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
-             progress: Callable[[float, str], None]) -> tuple[object, AttackSettings]:
+             progress: Callable[[float, str], None], region: str | None = None):
     """One configuration's run; bad settings and the host's time cap become `gr.Error`."""
     try:
         settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
-        return run(clip, model, defense, attack, settings, target, truth, _device(), progress, RUN_SECONDS), settings
+        return run(clip, model, defense, attack, settings, target, truth, _device(), progress, RUN_SECONDS, region)
     except RunTooLong as error:
         raise gr.Error(f"Stopped: {error} (AVDEMO_RUN_SECONDS, set by this page's host). Try fewer steps.") from error
     except ValueError as error:
@@ -164,29 +165,31 @@ def cost_hint(model: str, defense: str, steps: int, compare: bool = False, model
 
 @gpu
 def run_attack(video, image, sound, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
-               compare=False, model_b=None, defense_b=None, modality_b=None, progress=gr.Progress()):
+               compare=False, model_b=None, defense_b=None, modality_b=None, region=None, progress=gr.Progress()):
     """The Run button: decode, attack one configuration (or two, to compare), measure, and
-    render every view. Returns the values of `OUTPUTS`, in order."""
+    render every view. `region`: where `map-target` moves the map (`avdemo.lab.targets`).
+    Returns the values of `OUTPUTS`, in order."""
     defense, defense_b = defense or NO_DEFENSE, defense_b or NO_DEFENSE
     model_b, modality_b = model_b or model, modality_b or modality
     target = None if target in (None, "", "none") else target
+    region = region if "target_region" in attack_parameters(attack) else None
     if run_cost(model, defense, steps, bool(compare), model_b, defense_b)[0] > SLOW_SECONDS:
         gr.Warning(cost_hint(model, defense, steps, bool(compare), model_b, defense_b))
     share = 0.45 if compare else 0.9
     clip, truth = load_input(video, image, sound, model_frames(model, defense))
-    analysis, settings = _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target,
-                                  seed, paper, lambda done, text: progress(share * done, desc=f"A: {text}"))
+    analysis = _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
+                        lambda done, text: progress(share * done, desc=f"A: {text}"), region)
     second = None
     if compare:
         clip_b, truth_b = (clip, truth) if model_frames(model_b, defense_b) == len(clip.frames) else \
             load_input(video, image, sound, model_frames(model_b, defense_b))
-        second, _ = _analyse(clip_b, truth_b, model_b, defense_b, attack, modality_b, eps_audio, eps_visual_255, steps,
-                             target, seed, paper, lambda done, text: progress(0.45 + share * done, desc=f"B: {text}"))
+        second = _analyse(clip_b, truth_b, model_b, defense_b, attack, modality_b, eps_audio, eps_visual_255, steps, target,
+                          seed, paper, lambda done, text: progress(0.45 + share * done, desc=f"B: {text}"), region)
     progress(0.92, desc="drawing")
     clean_audio, adversarial_audio, perturbation_audio, gain_note = views.audio_tracks(analysis)
     perturbation, perturbation_note = views.perturbation_image(analysis)
-    bundle = write_bundle(analysis, Path(tempfile.mkdtemp(prefix="avdemo-")), model, defense, attack, settings, target,
-                          {"video": video, "image": image, "sound": sound})
+    bundle = write_bundle(analysis, Path(tempfile.mkdtemp(prefix="avdemo-")), model, defense, attack, analysis.settings,
+                          target, {"video": video, "image": image, "sound": sound})
 
     def column(result, label: str, configuration: str) -> tuple:
         if result is None:
@@ -225,6 +228,40 @@ def playable_video(take_away: list[str] | None) -> str:
     with np.load(bundle) as arrays:
         frames, waveform = arrays["adversarial_frames"], arrays["adversarial_waveform"]
     return str(write_mp4(Path(tempfile.mkdtemp(prefix="avdemo-")) / "adversarial.mp4", frames, waveform))
+
+
+def takes_region(attack: str) -> bool:
+    return "target_region" in attack_parameters(attack)
+
+
+def target_view(video, image, sound, model, defense, region: str | None) -> tuple[np.ndarray, str]:
+    """The clip's first frame to click on, with the target drawn, and the region: the one given
+    when it fits this clip, else the clip's first silent object, else none yet ("")."""
+    clip, truth = load_input(video, image, sound, model_frames(model, defense or NO_DEFENSE))
+    size = clip.frames.shape[1]
+    candidates = [region] if region else []
+    for candidate in [*candidates, *silent_objects(truth)]:
+        try:
+            boxes, _ = resolve_region(candidate, truth, size, len(clip.frames))
+        except ValueError:
+            continue
+        return views.target_picker(clip.frames[0], truth, np.asarray(boxes[0]) * size), candidate
+    return views.target_picker(clip.frames[0], truth, None), ""
+
+
+def show_target(attack, video, image, sound, model, defense, region):
+    """The target controls, shown (and filled for this clip) only for attacks that take a region."""
+    if not attack or not takes_region(attack) or not (video or image):
+        return gr.update(visible=bool(attack) and takes_region(attack)), gr.update(), gr.update()
+    picker, region = target_view(video, image, sound, model, defense, region)
+    return gr.update(visible=True), picker, region
+
+
+def pick_target(video, image, sound, model, defense, evt: gr.SelectData):
+    """A click on the target frame: the silent object under it, or a square around the point."""
+    clip, truth = load_input(video, image, sound, model_frames(model, defense or NO_DEFENSE))
+    x, y = evt.index
+    return target_view(video, image, sound, model, defense, region_at(float(x), float(y), clip.frames.shape[1], truth))
 
 
 def paper_preset_values(modality: str) -> tuple[float, float, int, bool, str]:
@@ -346,6 +383,12 @@ def build_app() -> gr.Blocks:
                         compare = gr.Checkbox(value=ARRIVAL["compare"], label="Compare with B", elem_id="compare", scale=1)
                     cost = gr.Markdown(cost_hint(ARRIVAL["model"], ARRIVAL["defense"], ARRIVAL["steps"]) if models else "",
                                        elem_id="cost")
+                    with gr.Group(visible=False) as target_controls:
+                        target_picker = gr.Image(label="Where should the map go? Click a silent object, or any point",
+                                                 interactive=False, height=224, elem_id="target-picker", buttons=[])
+                        target_region = gr.Textbox(label="Target region", elem_id="target-region", max_lines=1,
+                                                   info="\"silent <object>\" or x0, y0, x1, y1 in fractions of the frame; "
+                                                        "Enter to redraw")
                     with gr.Group(visible=False) as compare_controls:
                         gr.Markdown("**B**: the same clip and attack on a second configuration")
                         with gr.Row():
@@ -420,7 +463,7 @@ def build_app() -> gr.Blocks:
                  "adversarial_video": adversarial_video, "take_away": take_away}
         outputs = [named[name] for name in OUTPUTS]
         run_inputs = [video, image, sound, model, defense, attack, modality, eps_audio, eps_visual, steps, target, seed, paper,
-                      compare, model_b, defense_b, modality_b]
+                      compare, model_b, defense_b, modality_b, target_region]
         # progress on the cost line only: a ticking tracker over every output costs the browser
         # more CPU than the attack's own steps on a small machine
         run_button.click(run_attack, inputs=run_inputs, outputs=outputs, api_name="run", show_progress_on=[cost])
@@ -439,6 +482,12 @@ def build_app() -> gr.Blocks:
         eps_audio.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
         video.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
         example.input(choose_example, inputs=[example], outputs=[video, lesson], api_visibility="private")
+        target_inputs = [attack, video, image, sound, model, defense, target_region]
+        for trigger in (attack.change, video.change, image.change, target_region.submit):
+            trigger(show_target, inputs=target_inputs, outputs=[target_controls, target_picker, target_region],
+                    api_visibility="private")
+        target_picker.select(pick_target, inputs=[video, image, sound, model, defense], outputs=[target_picker, target_region],
+                             api_visibility="private")
         controls = {"model": model, "defense": defense, "attack": attack, "modality": modality, "eps_audio": eps_audio,
                     "eps_visual": eps_visual, "steps": steps, "compare": compare, "model_b": model_b,
                     "defense_b": defense_b, "modality_b": modality_b, "paper": paper}

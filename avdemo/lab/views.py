@@ -15,12 +15,13 @@ from plotly.subplots import make_subplots
 
 from .. import SAMPLE_RATE
 from ..measures.localization import MAP_KINDS, peaks
-from .analysis import Analysis
+from .analysis import PEAK_MOVED, Analysis
 
 TOP_K = 5
 PLOT_MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
 HEATMAP_COLOURS = cv2.COLORMAP_VIRIDIS
 MODALITY_SYMBOLS = {"audio": "circle", "visual": "triangle-up", "fused": "square"}
+TARGET_COLOUR = (255, 60, 255)  # magenta: apart from the green source, the white silent objects and viridis
 
 
 def top_k_figure(analysis: Analysis) -> go.Figure:
@@ -37,30 +38,39 @@ def top_k_figure(analysis: Analysis) -> go.Figure:
     return figure
 
 
-def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], thickness: int = 2, name: str = "") -> None:
+def _draw_box(image: np.ndarray, box: np.ndarray, colour: tuple[int, int, int], thickness: int = 2, name: str = "",
+              below: bool = False) -> None:
     """A box with a dark outline (visible on any colour of the map) and its name written above
-    it, so that which box is which never rests on colour alone."""
+    it (or inside along its bottom edge), so that which box is which never rests on colour alone."""
     if np.isnan(box).any():
         return
     x0, y0, x1, y1 = (int(round(v)) for v in box)
     cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), (0, 0, 0), thickness + 2)
     cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, thickness)
     if name:
-        at = (x0 + 2, max(y0 - 4, 10))
+        at = (x0 + 3, min(y1 - 5, image.shape[0] - 24)) if below else (x0 + 2, max(y0 - 4, 10))
         cv2.putText(image, name, at, cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(image, name, at, cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
 
 
-def _overlay(frame: np.ndarray, heat: np.ndarray, truth, index: int) -> np.ndarray:
-    """One frame `(S, S, 3)` in [0, 1] under its map `(S, S)` in [0, 1] (viridis: perceptually
-    uniform and readable with colour-blindness, where JET draws false edges), with the sounding
-    object's box (green), the silent distractors' boxes (white) and the map's peak (cross)."""
-    colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), HEATMAP_COLOURS)[..., ::-1]
-    image = np.ascontiguousarray(np.round(0.55 * np.clip(frame, 0, 1) * 255 + 0.45 * colour).astype(np.uint8))
+def _boxes(image: np.ndarray, truth, index: int, target: np.ndarray | None) -> None:
+    """The sounding object's box (green), the silent ones' (white) and the map attack's target
+    (magenta, labelled inside), in place on frame `index`."""
     if truth is not None:
         for box, label in zip(truth.distractor_box[index], truth.distractor_labels):
             _draw_box(image, box, (255, 255, 255), 1, f"silent {label}")
         _draw_box(image, truth.box[index], (0, 255, 0), 2, "sounding")
+    if target is not None:
+        _draw_box(image, target, TARGET_COLOUR, 2, "target", below=True)
+
+
+def _overlay(frame: np.ndarray, heat: np.ndarray, truth, index: int, target: np.ndarray | None = None) -> np.ndarray:
+    """One frame `(S, S, 3)` in [0, 1] under its map `(S, S)` in [0, 1] (viridis: perceptually
+    uniform and readable with colour-blindness, where JET draws false edges), with the boxes
+    (`_boxes`) and the map's peak (cross)."""
+    colour = cv2.applyColorMap(np.round(heat * 255).astype(np.uint8), HEATMAP_COLOURS)[..., ::-1]
+    image = np.ascontiguousarray(np.round(0.55 * np.clip(frame, 0, 1) * 255 + 0.45 * colour).astype(np.uint8))
+    _boxes(image, truth, index, target)
     y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
     cv2.drawMarker(image, (int(x), int(y)), (255, 255, 255), cv2.MARKER_CROSS, 14, 2)
     return image
@@ -93,7 +103,8 @@ def segment_strip(analysis: Analysis) -> np.ndarray | None:
         verdicts = analysis.localization_verdicts(maps)
         tiles = []
         for index, (frame, heat) in enumerate(zip(frames, maps)):
-            tile = _overlay(frame, heat, analysis.truth, index)
+            target = analysis.target_boxes[index] if analysis.target_boxes is not None else None
+            tile = _overlay(frame, heat, analysis.truth, index, target)
             text = f"{'attacked' if attacked else 'clean'} {index + 1}"
             colour = (255, 255, 255)
             if verdicts:
@@ -105,6 +116,34 @@ def segment_strip(analysis: Analysis) -> np.ndarray | None:
     strip = np.concatenate(rows, axis=0)
     strip[strip.shape[0] // 2 - 1: strip.shape[0] // 2 + 1] = 255  # a white rule between clean and attacked
     return strip
+
+
+def target_picker(frame: np.ndarray, truth, target: np.ndarray | None) -> np.ndarray:
+    """The frame a person clicks to aim the map: `(S, S, 3)` uint8 in, the same with the silent
+    objects' boxes (named), the sounding one's and the chosen target `(4,)` px (magenta) drawn."""
+    image = np.ascontiguousarray(frame, dtype=np.uint8).copy()
+    _boxes(image, truth, 0, target)
+    return image
+
+
+def map_attack_sentence(analysis: Analysis) -> str | None:
+    """What an attack on the map moved and what it did not, in one sentence: "The class stayed
+    violin; the map moved onto the silent cello in 4 of 4 segments." None for other attacks."""
+    done = analysis.map_attack_frames()
+    if done is None:
+        return None
+    clean = analysis.classes[int(analysis.clean_probabilities.argmax())]
+    attacked = analysis.classes[int(analysis.attacked_probabilities.argmax())]
+    segments, count = len(done), int(done.sum())
+    source = f"the sounding {analysis.truth.label}" if analysis.truth else "where it was"
+    if analysis.attack == "class-only":
+        head = f"The class changed from {clean} to {attacked}" if attacked != clean else f"The class stayed {clean} (not changed)"
+        return f"{head}; the map stayed on {source} in {count} of {segments} segments."
+    head = f"The class stayed {clean}" if attacked == clean else f"The class changed from {clean} to {attacked} (it was to stay)"
+    if analysis.attack == "map-target":
+        return f"{head}; the map moved onto {analysis.target_name} in {count} of {segments} segments."
+    off = f"off {source}" if analysis.truth else f"away from where it was (more than {PEAK_MOVED:.0%} of the frame)"
+    return f"{head}; the map moved {off} in {count} of {segments} segments."
 
 
 def peak_move_pixels(analysis: Analysis) -> np.ndarray:
@@ -289,6 +328,9 @@ def summary_markdown(analysis: Analysis) -> str:
     p = analysis.perceptibility
     lines = [f"**{analysis.model_name}**: clean prediction **{clean}**, under attack **{attacked}**"
              + (f" (true: **{analysis.truth.label}**)" if analysis.truth else "")]
+    sentence = map_attack_sentence(analysis)
+    if sentence:
+        lines.append(f"- **{sentence}**")
     for notes in analysis.notes:
         lines.append(f"- {notes}")
     if len(analysis.objectives) > 1:
