@@ -91,7 +91,9 @@ LESSONS = (
            {"modality": "visual"}),
     Lesson("duck-beside-rooster",
            "Compare an attack on the **sound only** (A, ε_a = 0.01) with one on the **frames only** (B, 2/255): "
-           "the sound moves the map onto the silent rooster without changing a pixel; the pixels do not move it.",
+           "on this clip the sound moves the map onto the silent rooster without changing a pixel, and these pixels do "
+           "not move it. This clip is the exception: across 30 test clips, audio at SNR ≥ 30 dB moves the map onto a "
+           "silent object in 4, 4/255 on the frames in 22 (the Robustness tab, attacks on the map).",
            "the audio-only attack puts the map on the silent rooster in at least 3 of 4 segments with the frames "
            "bit-identical, while the frame-only attack keeps it on the duck in at least 3",
            lambda a, b: on_silent(a, "rooster") >= 3 and pixels_untouched(a) and on_source(b) >= 3,
