@@ -55,8 +55,7 @@ def test_the_plan_and_one_real_clip(monkeypatch):
     sample = {"waveform": waveform[0], "frames": frames[0], "label": torch.tensor(0), "box": torch.from_numpy(truth.box),
               "distractor_box": torch.from_numpy(truth.distractor_box)}
     monkeypatch.setattr(map_attacks, "STEPS", 2)
-    result = map_attacks.measure_clip(map_attacks.Crafter(), "av-attention", "map-target",
-                                      map_attacks.CONDITIONS["audio SNR 30 dB"], sample, seed=0)
+    result = map_attacks.measure_clip("av-attention", "map-target", map_attacks.CONDITIONS["audio SNR 30 dB"], sample, seed=0)
     segments = len(truth.box)
     assert len(result["in_box"]) == len(result["in_target"]) == len(result["clean_in_box"]) == segments
     assert result["objective"] == "ce" and result["snr_db"] >= 30  # the budget keeps every perturbation 30 dB down

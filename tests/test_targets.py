@@ -30,10 +30,10 @@ def test_a_click_on_a_silent_object_names_it_and_elsewhere_makes_a_square(truth)
 
 
 def test_an_object_resolves_to_its_box_per_frame_and_a_rectangle_to_one_box(truth):
-    boxes, name = resolve_region("silent cello", truth, SIZE, 2)
+    boxes, name = resolve_region("silent cello", truth, SIZE)
     assert name == "the silent cello"
     assert np.allclose(boxes, [(0.6, 0.2, 0.95, 0.8)] * 2)  # the hidden frame borrows the nearest box
-    boxes, name = resolve_region("(0.1, 0.2, 0.5, 0.6)", truth, SIZE, 2)
+    boxes, name = resolve_region("(0.1, 0.2, 0.5, 0.6)", truth, SIZE)
     assert boxes == ((0.1, 0.2, 0.5, 0.6),) and name == "the target region"
 
 
@@ -41,4 +41,4 @@ def test_an_object_resolves_to_its_box_per_frame_and_a_rectangle_to_one_box(trut
                                            ("0.5, 0.5, 0.2, 0.9", "x0 < x1"), ("left half", "needs a target region")])
 def test_bad_regions_say_what_is_accepted(truth, text, message):
     with pytest.raises(ValueError, match=message):
-        resolve_region(text, truth, SIZE, 2)
+        resolve_region(text, truth, SIZE)

@@ -15,6 +15,7 @@ from .registry import ATTACKS, attack_parameters, available_attacks, create_atta
 from .settings import AttackSettings
 
 import_modules(__name__, __path__, skip={"base", "budgets", "registry", "settings"})
+from .map_attack import map_attack_names  # noqa: E402  (after every attack has registered)
 
 __all__ = [
     "ATTACKS",
@@ -33,6 +34,7 @@ __all__ = [
     "budget_settings",
     "create_attack",
     "logits_of",
+    "map_attack_names",
     "named_budget",
     "paper_preset",
     "register_attack",

@@ -25,6 +25,7 @@ from ..measures.localization import localization_maps
 from ..models import AVOutput
 from .base import AttackResult
 from .pgd import PGD
+from .registry import ATTACKS, available_attacks
 
 KEEP_MARGIN = 1.0  # logits: the lead the kept class must hold before the penalty acts
 
@@ -41,6 +42,11 @@ def region_mask(boxes: tuple[tuple[float, float, float, float], ...], frames: in
     cover_x = (torch.minimum(xs[1:], box[:, 2:3]) - torch.maximum(xs[:-1], box[:, 0:1])).clamp_min(0) * width
     cover_y = (torch.minimum(ys[1:], box[:, 3:4]) - torch.maximum(ys[:-1], box[:, 1:2])).clamp_min(0) * height
     return cover_y[:, :, None] * cover_x[:, None, :]
+
+
+def map_attack_names() -> tuple[str, ...]:
+    """The registered attacks on the map, by rank (each a `MapAttack`)."""
+    return tuple(name for name in available_attacks() if issubclass(ATTACKS[name], MapAttack))
 
 
 class MapAttack(PGD):

@@ -8,7 +8,7 @@ so adding a defense is adding its file (plus its zoo config and its test).
 
 from ..plugins import import_modules
 from .exfmem import ExFMem, FeatureMemory, collect_memory
-from .objectives import Objective, objectives_for, parse_objective
+from .objectives import Objective, craft, objectives_for, parse_objective
 from .pcl import PrototypeConformity
 from .registry import (
     BASE_MODEL,
@@ -37,6 +37,7 @@ __all__ = [
     "audio_visual_cosine",
     "available_defenses",
     "collect_memory",
+    "craft",
     "create_term",
     "defense_of_entry",
     "get_defense",

@@ -8,8 +8,14 @@ entry, so a transfer or BPDA attack counts only if it fools the defended model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
+from ..attacks import AttackResult, AttackSettings, create_attack
+from ..models import AVOutput
+from ..zoo import cached_model, cached_term
 from .registry import defense_of_entry
 
 OBJECTIVE_DESCRIPTIONS = {
@@ -55,3 +61,18 @@ def objectives_for(entry: str) -> list[Objective]:
     names = defense.objectives if defense else ("ce",)
     return [parse_objective(name, entry) for name in names]
 
+
+
+def craft(objective: Objective, entry: str, attack: str, settings: AttackSettings, waveform: torch.Tensor,
+          frames: torch.Tensor, labels: torch.Tensor, device: str = "cpu",
+          on_step: Callable[[int, int], None] | None = None) -> tuple[AttackResult, AVOutput]:
+    """Craft with one objective (its surrogate's gradients, with the entry's training term if it
+    says so) and judge the adversarial input on the entry itself: (the attack's result, the
+    entry's output on it). Inputs as every attack takes them; models from `zoo.cached_model`."""
+    surrogate = cached_model(objective.surrogate, device, objective.straight_through)
+    term = cached_term(entry, device) if objective.term else None
+    result = create_attack(attack, surrogate, settings, extra_loss=term)(waveform, frames, labels, on_step=on_step)
+    if objective.surrogate == entry:  # BPDA's forward is the entry's own forward
+        return result, result.output
+    with torch.no_grad():
+        return result, cached_model(entry, device)(result.waveform, result.frames)

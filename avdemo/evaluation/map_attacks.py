@@ -34,18 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..attacks import AttackSettings, create_attack, named_budget
+from ..attacks import AttackSettings, map_attack_names, named_budget
 from ..attacks.settings import Budget
-from ..defenses import objectives_for
+from ..defenses import craft, objectives_for
 from ..measures.localization import localization_maps, map_attack_success, pointing_game, upsample
 from ..measures.perceptibility import snr_db
-from ..models.folding import fold_batch_norm
 from ..paths import REPORTS
-from ..zoo import describe, entry_digest, list_models, load_defense_term, load_model
+from ..zoo import cached_model, describe, entry_digest, list_models
 from .intervals import most_verdict, wilson_interval
 
 REPORT = REPORTS / "map_attacks.json"
-MAP_ATTACKS = ("map-target", "map-away", "class-only")
+MAP_ATTACKS = map_attack_names()
 ATTACKS = (*MAP_ATTACKS, "pgd")
 STEPS = 10
 
@@ -116,74 +115,40 @@ def distractor_clips(dataset, count: int) -> list[int]:
     return chosen
 
 
-class Crafter:
-    """Zoo entries with batch norm folded (the same function, faster), their defense terms, cached."""
-
-    def __init__(self, device: str = "cpu"):
-        self.device, self._models, self._terms = device, {}, {}
-
-    def model(self, name: str, straight_through: bool = False) -> torch.nn.Module:
-        if (name, straight_through) not in self._models:
-            model = fold_batch_norm(load_model(name, self.device))
-            if straight_through:
-                model.straight_through = True
-            self._models[name, straight_through] = model
-        return self._models[name, straight_through]
-
-    def term(self, name: str):
-        if name not in self._terms:
-            self._terms[name] = load_defense_term(name, self.device)
-        return self._terms[name]
-
-    def judge(self, entry: str, attack: str, settings: AttackSettings, waveform: torch.Tensor, frames: torch.Tensor,
-              labels: torch.Tensor) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per objective of the entry: (name, the entry's logits `(1, K)`, its maps `(1, T, S, S)`, δ audio `(1, L)`)."""
-        judged = []
-        for objective in objectives_for(entry):
-            surrogate = self.model(objective.surrogate, objective.straight_through)
-            term = self.term(entry) if objective.term else None
-            result = create_attack(attack, surrogate, settings, extra_loss=term)(waveform, frames, labels)
-            with torch.no_grad():
-                output = result.output if objective.surrogate == entry else self.model(entry)(result.waveform, result.frames)
-                maps = upsample(localization_maps(output), frames.shape[-1])
-            judged.append((objective.name, output.logits, maps, result.delta_waveform))
-        return judged
-
-
-def _frames_inside(maps: np.ndarray, boxes: np.ndarray) -> list[bool]:
-    return pointing_game(maps, boxes).tolist()
-
-
-def measure_clip(crafter: Crafter, entry: str, attack: str, condition: Condition, sample: dict, seed: int) -> dict:
+def measure_clip(entry: str, attack: str, condition: Condition, sample: dict, seed: int, device: str = "cpu") -> dict:
     """One clip under one attack and condition: clean and attacked class, and per frame whether
-    the peak lies in the sounding object's box and in the silent object's (the target's)."""
+    the peak lies in the sounding object's box and in the silent object's (the target's). A
+    defended entry counts the objective that did best on this clip."""
     size = sample["frames"].shape[-1]
-    waveform, frames = sample["waveform"][None].to(crafter.device), sample["frames"][None].to(crafter.device)
+    waveform, frames = sample["waveform"][None].to(device), sample["frames"][None].to(device)
     box, target = sample["box"].numpy(), sample["distractor_box"][:, 0].numpy()
     with torch.no_grad():
-        clean = crafter.model(entry)(waveform, frames)
+        clean = cached_model(entry, device)(waveform, frames)
         clean_maps = upsample(localization_maps(clean), size)[0].cpu().numpy()
     clean_pred = int(clean.logits.argmax(-1))
     region = tuple(tuple(float(v) for v in frame_box / size) for frame_box in target)
     label = int(sample["label"])
     settings = condition.settings(sample["waveform"].numpy(), seed, **({"target_region": region} if attack == "map-target" else {}))
     # the map attacks keep the class the model hears on the clean clip; class attacks fight the true label
-    labels = torch.tensor([clean_pred if attack in ("map-target", "map-away") else label], device=crafter.device)
+    labels = torch.tensor([clean_pred if attack in ("map-target", "map-away") else label], device=device)
     best = None
-    for objective, logits, maps, delta in crafter.judge(entry, attack, settings, waveform, frames, labels):
-        maps = maps[0].cpu().numpy()
-        pred = int(logits.argmax(-1))
-        boxes = target if attack == "map-target" else box
-        frames_won = int(map_attack_success(attack if attack in MAP_ATTACKS else "map-away", maps, boxes,
-                                            pred != clean_pred).sum()) if attack != "pgd" else int(pred != label)
-        if attack in ("map-target", "map-away"):
-            frames_won *= pred == clean_pred
-        if best is None or frames_won > best[0]:
-            best = (frames_won, objective, pred, maps, delta)
+    for objective in objectives_for(entry):
+        result, output = craft(objective, entry, attack, settings, waveform, frames, labels, device)
+        with torch.no_grad():
+            maps = upsample(localization_maps(output), size)[0].cpu().numpy()
+        pred = int(output.logits.argmax(-1))
+        if attack == "pgd":
+            won = int(pred != label)
+        else:  # frames that did what the attack is for, none where the class did not do as it should
+            class_right = (pred == clean_pred) == (attack != "class-only")
+            won = int(map_attack_success(attack, maps, target if attack == "map-target" else box, True).sum()) * class_right
+        if best is None or won > best[0]:
+            best = (won, objective.name, pred, maps, result.delta_waveform)
     _, objective, pred, maps, delta = best
     return {"label": label, "clean_pred": clean_pred, "pred": pred, "objective": objective,
-            "in_box": _frames_inside(maps, box), "in_target": _frames_inside(maps, target),
-            "clean_in_box": _frames_inside(clean_maps, box), "clean_in_target": _frames_inside(clean_maps, target),
+            "in_box": pointing_game(maps, box).tolist(), "in_target": pointing_game(maps, target).tolist(),
+            "clean_in_box": pointing_game(clean_maps, box).tolist(),
+            "clean_in_target": pointing_game(clean_maps, target).tolist(),
             "eps_audio": settings.eps_audio if condition.modality != "visual" else 0.0,
             "snr_db": round(snr_db(sample["waveform"].numpy(), delta[0].cpu().numpy()), 2)
             if condition.modality != "visual" else None}
@@ -232,7 +197,6 @@ def run(plan: dict[str, dict[str, tuple[str, ...]]], clips: int, report: dict, s
     report already holds for the same weights; `save(report)` after each."""
     from ..training.build_zoo import data_splits
 
-    crafter = Crafter(device)
     records = report.setdefault("records", {})
     for entry, attacks in plan.items():
         dataset = data_splits(entry)["test"]
@@ -247,7 +211,7 @@ def run(plan: dict[str, dict[str, tuple[str, ...]]], clips: int, report: dict, s
                     continue
                 started = time.perf_counter()
                 for index in todo:
-                    done[str(index)] = measure_clip(crafter, entry, attack, CONDITIONS[name], dataset[index], seed=index)
+                    done[str(index)] = measure_clip(entry, attack, CONDITIONS[name], dataset[index], index, device)
                 log(f"{entry} {attack} {name}: {len(todo)} clips in {time.perf_counter() - started:.0f} s")
                 save(report)
     report["results"] = results(report, clips)

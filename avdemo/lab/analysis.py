@@ -22,36 +22,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..attacks import AttackResult, AttackSettings, attack_parameters, create_attack
+from ..attacks import AttackResult, AttackSettings, attack_parameters, map_attack_names
 from ..data.truth import GroundTruth
-from ..defenses import BASE_MODEL, Objective, available_defenses, get_defense, objectives_for
+from ..defenses import BASE_MODEL, available_defenses, craft, get_defense, objectives_for
 from ..measures.embeddings import EmbeddingMap, fit_reference_maps
 from ..measures.localization import localization_maps, map_attack_success, map_kind, peaks, pointing_game, upsample
 from ..measures.perceptibility import db_x, linf_255, psnr, snr_db, ssim
 from ..media import Clip
 from ..models import AVOutput, ModelConfig
-from ..models.folding import fold_batch_norm
-from ..zoo import CHECKPOINTS, describe, list_models, load_defense_term, load_model, load_tensors
+from ..zoo import CHECKPOINTS, cached_model, describe, list_models, load_tensors
 from .targets import resolve_region
 
 NO_DEFENSE = "none"
-MAP_ATTACKS = ("map-target", "map-away", "class-only")
 PEAK_MOVED = 1 / 8  # without ground truth, a peak that moved this share of the frame has left its place
-
-
-@functools.lru_cache(maxsize=32)
-def cached_model(name: str, device: str = "cpu", straight_through: bool = False) -> torch.nn.Module:
-    """A zoo entry in eval mode with batch norm folded into its convolutions (the same function,
-    a quarter less work per attack step), loaded once per process."""
-    model = fold_batch_norm(load_model(name, device))
-    if straight_through:
-        model.straight_through = True
-    return model
-
-
-@functools.lru_cache(maxsize=16)
-def cached_term(name: str, device: str = "cpu") -> torch.nn.Module | None:
-    return load_defense_term(name, device)
 
 
 @functools.lru_cache(maxsize=16)
@@ -136,7 +119,7 @@ class Analysis:
     def map_attack_frames(self) -> np.ndarray | None:
         """Per segment `(T,)` bool, for the attacks on the map: did it do what it is for here?
         (`map_success`); None for other attacks or a model without a map."""
-        if self.attack not in MAP_ATTACKS or self.clean_maps is None:
+        if self.attack not in map_attack_names() or self.clean_maps is None:
             return None
         return map_success(self.attack, self.clean_maps, self.attacked_maps, self.target_boxes,
                            self.truth.box if self.truth else None)
@@ -224,19 +207,6 @@ def _record_step_seconds(name: str, seconds: float) -> None:
         STEP_SECONDS[name].append(seconds)
 
 
-def _attack(objective: Objective, entry: str, attack: str, settings: AttackSettings, waveform: torch.Tensor,
-            frames: torch.Tensor, labels: torch.Tensor, device: str,
-            on_step: Callable[[int, int], None] | None = None) -> tuple[AttackResult, AVOutput]:
-    """Craft with one objective and judge the adversarial input on the entry itself."""
-    surrogate = cached_model(objective.surrogate, device, objective.straight_through)
-    term = cached_term(entry, device) if objective.term else None
-    result = create_attack(attack, surrogate, settings, extra_loss=term)(waveform, frames, labels, on_step=on_step)
-    if objective.surrogate == entry:  # BPDA's forward is the entry's own forward
-        return result, result.output
-    with torch.no_grad():
-        return result, cached_model(entry, device)(result.waveform, result.frames)
-
-
 def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: str = "pgd",
         settings: AttackSettings | None = None, target: str | None = None, truth: GroundTruth | None = None,
         device: str = "cpu", progress: Callable[[float, str], None] | None = None,
@@ -267,7 +237,7 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
     target_name = None
     if "target_region" in uses:
         if region is not None or settings.target_region is None:
-            boxes, target_name = resolve_region(region, truth, clip.frames.shape[1], len(clip.frames))
+            boxes, target_name = resolve_region(region, truth, clip.frames.shape[1])
             settings = settings.replace(target_region=boxes)
         else:
             target_name = "the target region"
@@ -286,7 +256,7 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         labels = torch.tensor([classes.index(truth.label)], device=device)
     else:
         labels = clean.logits.argmax(-1)
-    tried: list[tuple[ObjectiveOutcome, AttackResult, AVOutput, float]] = []
+    tried: list[tuple[ObjectiveOutcome, AttackResult, AVOutput, np.ndarray | None, tuple]] = []
     objectives = objectives_for(name)
     begun = time.perf_counter()
     size = frames.shape[-1]
@@ -305,27 +275,24 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
 
     for index, objective in enumerate(objectives):
         started = time.perf_counter()
-        result, output = _attack(objective, name, attack, settings, waveform, frames, labels, device,
-                                 functools.partial(step_done, index))
+        result, output = craft(objective, name, attack, settings, waveform, frames, labels, device,
+                               functools.partial(step_done, index))
+        maps = _maps(output, size)
         probabilities = output.logits[0].float().softmax(-1)
         label_probability = float(probabilities[labels[0]])
         score = label_probability if target is not None else -label_probability  # the attacker's gain
-        if attack in MAP_ATTACKS and clean_maps is not None:  # first what the attack is for, per frame
-            done_frames = map_success(attack, clean_maps, _maps(output, size), target_boxes, truth.box if truth else None)
+        if attack in map_attack_names() and clean_maps is not None:  # first what the attack is for, per frame
+            done_frames = map_success(attack, clean_maps, maps, target_boxes, truth.box if truth else None)
             class_right = (int(probabilities.argmax()) == clean_class) == (attack != "class-only")
             score = (int(done_frames.sum()) * class_right, score)
         else:
             score = (0, score)
         outcome = ObjectiveOutcome(objective.name, objective.describe(), classes[int(probabilities.argmax())],
                                    label_probability, time.perf_counter() - started)
-        tried.append((outcome, result, output, score))
-    best, result, attacked, _ = max(tried, key=lambda item: item[3])
+        tried.append((outcome, result, output, maps, score))
+    best, result, attacked, attacked_maps, _ = max(tried, key=lambda item: item[4])
     timings["attack"] = time.perf_counter() - clock
     _record_step_seconds(name, (time.perf_counter() - begun) / (len(objectives) * settings.steps))
-
-    clock = time.perf_counter()
-    attacked_maps = _maps(attacked, size)
-    timings["maps"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     delta_waveform = result.delta_waveform[0].cpu().numpy()

@@ -33,8 +33,7 @@ def region_at(x: float, y: float, size: int, truth: GroundTruth | None, frame: i
     return ", ".join(f"{v:.2f}" for v in (cx - CLICK_SIDE / 2, cy - CLICK_SIDE / 2, cx + CLICK_SIDE / 2, cy + CLICK_SIDE / 2))
 
 
-def resolve_region(text: str, truth: GroundTruth | None, size: int, frames: int
-                   ) -> tuple[tuple[tuple[float, float, float, float], ...], str]:
+def resolve_region(text: str, truth: GroundTruth | None, size: int) -> tuple[tuple[tuple[float, float, float, float], ...], str]:
     """The boxes the attack aims at, in fractions of the frame (one per frame for an object, one
     for all for a rectangle), and how to name them ("the silent cello", "the target region").
     Raises ValueError, saying what is accepted, for anything else."""
@@ -47,7 +46,7 @@ def resolve_region(text: str, truth: GroundTruth | None, size: int, frames: int
         boxes = truth.distractor_box[:, truth.distractor_labels.index(label)]
         present = ~np.isnan(boxes).any(axis=1)
         if not present.any():
-            raise ValueError(f"the {text} is in none of this clip's {frames} frames")
+            raise ValueError(f"the {text} is in none of this clip's {len(boxes)} frames")
         # a frame where the object is hidden keeps the box of the nearest frame that shows it
         nearest = [int(np.flatnonzero(present)[np.abs(np.flatnonzero(present) - i).argmin()]) for i in range(len(boxes))]
         fractions = np.clip(boxes[nearest] / size, 0, 1)

@@ -172,7 +172,7 @@ def run_attack(video, image, sound, model, defense, attack, modality, eps_audio,
     defense, defense_b = defense or NO_DEFENSE, defense_b or NO_DEFENSE
     model_b, modality_b = model_b or model, modality_b or modality
     target = None if target in (None, "", "none") else target
-    region = region if "target_region" in attack_parameters(attack) else None
+    region = region if takes_region(attack) else None
     if run_cost(model, defense, steps, bool(compare), model_b, defense_b)[0] > SLOW_SECONDS:
         gr.Warning(cost_hint(model, defense, steps, bool(compare), model_b, defense_b))
     share = 0.45 if compare else 0.9
@@ -234,19 +234,22 @@ def takes_region(attack: str) -> bool:
     return "target_region" in attack_parameters(attack)
 
 
-def target_view(video, image, sound, model, defense, region: str | None) -> tuple[np.ndarray, str]:
-    """The clip's first frame to click on, with the target drawn, and the region: the one given
-    when it fits this clip, else the clip's first silent object, else none yet ("")."""
-    clip, truth = load_input(video, image, sound, model_frames(model, defense or NO_DEFENSE))
+def _aimed(clip, truth, region: str | None) -> tuple[np.ndarray, str]:
+    """The clip's first frame with the target drawn, and the region: the one given when it fits
+    this clip, else the clip's first silent object, else none yet ("")."""
     size = clip.frames.shape[1]
-    candidates = [region] if region else []
-    for candidate in [*candidates, *silent_objects(truth)]:
+    for candidate in [*([region] if region else []), *silent_objects(truth)]:
         try:
-            boxes, _ = resolve_region(candidate, truth, size, len(clip.frames))
+            boxes, _ = resolve_region(candidate, truth, size)
         except ValueError:
             continue
         return views.target_picker(clip.frames[0], truth, np.asarray(boxes[0]) * size), candidate
     return views.target_picker(clip.frames[0], truth, None), ""
+
+
+def target_view(video, image, sound, model, defense, region: str | None) -> tuple[np.ndarray, str]:
+    """The frame to click on for the clip the person gave, with the target drawn, and the region (`_aimed`)."""
+    return _aimed(*load_input(video, image, sound, model_frames(model, defense or NO_DEFENSE)), region)
 
 
 def show_target(attack, video, image, sound, model, defense, region):
@@ -261,7 +264,7 @@ def pick_target(video, image, sound, model, defense, evt: gr.SelectData):
     """A click on the target frame: the silent object under it, or a square around the point."""
     clip, truth = load_input(video, image, sound, model_frames(model, defense or NO_DEFENSE))
     x, y = evt.index
-    return target_view(video, image, sound, model, defense, region_at(float(x), float(y), clip.frames.shape[1], truth))
+    return _aimed(clip, truth, region_at(float(x), float(y), clip.frames.shape[1], truth))
 
 
 def paper_preset_values(modality: str) -> tuple[float, float, int, bool, str]:
