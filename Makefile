@@ -18,7 +18,7 @@ zoo: $(VENV)/.runtime
 	$(BIN)/python -m avdemo.training.build_zoo
 
 evaluate: $(VENV)/.runtime
-	$(BIN)/python -m avdemo.evaluation && $(BIN)/python -m avdemo.evaluation.map_attacks && $(BIN)/python -m avdemo.evaluation.findings
+	$(BIN)/python -m avdemo.evaluation && $(BIN)/python -m avdemo.evaluation.map_attacks && $(BIN)/python -m avdemo.evaluation.masking && $(BIN)/python -m avdemo.evaluation.transfer --sweep && $(BIN)/python -m avdemo.evaluation.findings
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -15,7 +15,7 @@ Every attack reads its options from one `AttackSettings` object.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..measures.alignment import has_both_features, modality_cosine, temporal_variance
 from ..models import AVOutput
+from ..models.ensemble import EnsembleOutput
 from .settings import AttackSettings, Budget
 
 ExtraLoss = Callable[[AVOutput, torch.Tensor], torch.Tensor]
@@ -39,13 +41,17 @@ class AttackTrace:
     clean input, or the random start), the last row the final adversarial input.
 
     Each field is `(steps + 1, B)`: the attacker's objective, the predicted class, its
-    softmax probability, and the probability of the label (true class or target).
+    softmax probability, the probability of the label (true class or target), and the two
+    feature statistics of `avdemo.measures.alignment` (NaN where the model lacks the features):
+    the temporal variance of the segment features and the audio-visual cosine.
     """
 
     loss: torch.Tensor
     predicted: torch.Tensor
     confidence: torch.Tensor
     label_probability: torch.Tensor
+    temporal_variance: torch.Tensor
+    modality_cosine: torch.Tensor
 
 
 @dataclass
@@ -61,8 +67,9 @@ class AttackResult:
     output: AVOutput | torch.Tensor
 
 
-def logits_of(output: AVOutput | torch.Tensor) -> torch.Tensor:
-    """Attacks accept any model returning an `AVOutput` or a bare logits tensor `(B, K)`."""
+def logits_of(output: AVOutput | EnsembleOutput | torch.Tensor) -> torch.Tensor:
+    """Attacks accept any model returning an `AVOutput`, an `EnsembleOutput` (mean logits) or a
+    bare logits tensor `(B, K)`."""
     return output if isinstance(output, torch.Tensor) else output.logits
 
 
@@ -87,11 +94,12 @@ class Attack:
     optional `extra_loss(output, labels) -> (B,)` is added to the objective, so a defense's
     own training term can be attacked adaptively.
 
-    Subclasses change where the gradient is taken (`gradients`), how it becomes a step
+    Subclasses change where the gradient is taken (`gradients`, `inputs_at`), how it becomes a step
     (`direction`), where the search starts (`start`), and list the settings they read (`uses`).
     """
 
     name: ClassVar[str]
+    aliases: ClassVar[tuple[str, ...]] = ()  # other names `create_attack` accepts (e.g. "mi-fgsm")
     rank: ClassVar[int] = 0  # menus list attacks by rank, roughly weakest first
     uses: ClassVar[tuple[str, ...]] = ("eps_audio", "eps_visual", "targeted")
 
@@ -133,22 +141,40 @@ class Attack:
             loss = loss + self.extra_loss(output, labels)
         return loss
 
+    def judged(self, output: AVOutput | EnsembleOutput | torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The objective `(B,)` of an output; of an ensemble's, the mean of its members' objectives."""
+        if isinstance(output, EnsembleOutput):
+            return torch.stack([self.objective(member, labels) for member in output.members]).mean(dim=0)
+        return self.objective(output, labels)
+
+    def inputs_at(self, point: dict[str, torch.Tensor]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The inputs (waveform, frames) whose objectives are summed into the step's gradient, each
+        a differentiable function of `point`; the first is the point itself, whose objective and
+        output the trace records. Attacks that average over transformed copies or along a path
+        (TIA, PAM, MIG) yield more; they are made one at a time, so memory stays that of one."""
+        yield point["audio"], point["visual"]
+
     def gradients(self, point: dict[str, torch.Tensor], labels: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """The objective `(B,)`, the logits `(B, K)` and the objective's gradient for each
-        attacked modality (same shapes as the inputs), all at `point` ({"audio", "visual"}).
-        A modality the loss does not depend on gets a zero gradient."""
+                  ) -> tuple[torch.Tensor, AVOutput | torch.Tensor, dict[str, torch.Tensor]]:
+        """The objective `(B,)` and the model's output at `point` ({"audio", "visual"}), and the
+        gradient for each attacked modality (same shapes as the inputs) of the objective summed
+        over `inputs_at(point)`. A modality the loss does not depend on gets a zero gradient."""
         attacked = self.attacked
-        inputs = {m: t.detach().requires_grad_(m in attacked) for m, t in point.items()}
-        output = self.model(inputs["audio"], inputs["visual"])
-        loss = self.objective(output, labels)
-        wanted = [inputs[m] for m in attacked]
-        if wanted and loss.requires_grad:
-            grads = torch.autograd.grad(loss.sum(), wanted, allow_unused=True)
-        else:  # nothing attacked, or the loss depends on no attacked input
-            grads = [None] * len(wanted)
-        return loss.detach(), logits_of(output).detach(), {
-            m: torch.zeros_like(inputs[m]) if g is None else g for m, g in zip(attacked, grads)}
+        leaves = {m: t.detach().requires_grad_(m in attacked) for m, t in point.items()}
+        wanted = [leaves[m] for m in attacked]
+        total = {m: torch.zeros_like(leaves[m]) for m in attacked}
+        first = None
+        for audio, visual in self.inputs_at(leaves):
+            output = self.model(audio, visual)
+            loss = self.judged(output, labels)
+            if first is None:
+                first = (loss.detach(), output)
+            if wanted and loss.requires_grad:  # else nothing is attacked, or no attacked input counts
+                grads = torch.autograd.grad(loss.sum(), wanted, allow_unused=True)
+                for m, g in zip(attacked, grads):
+                    if g is not None:
+                        total[m] += g
+        return first[0], first[1], total
 
     def project(self, adv: torch.Tensor, clean: torch.Tensor, modality: str) -> torch.Tensor:
         """Onto the eps-ball around the clean input, then onto the valid range."""
@@ -170,13 +196,13 @@ class Attack:
         self.reset()
         adv = {m: self.start(clean[m], m) if m in attacked else clean[m] for m in MODALITIES}
 
-        records: list[tuple[torch.Tensor, torch.Tensor]] = []
+        records: list[StepRecord] = []
         was_training = self.model.training
         self.model.eval()
         try:
             for done in range(1, self.steps + 1):
-                loss, logits, grads = self.gradients(adv, labels)
-                records.append((loss, logits))
+                loss, output, grads = self.gradients(adv, labels)
+                records.append(StepRecord.of(loss, output))
                 with torch.no_grad():
                     for modality, grad in grads.items():
                         step = self.step_size[modality].to(grad.device, grad.dtype)
@@ -187,7 +213,7 @@ class Attack:
             with torch.no_grad():
                 adv = {m: t.detach() for m, t in adv.items()}
                 output = self.model(adv["audio"], adv["visual"])
-                records.append((self.objective(output, labels), logits_of(output)))
+                records.append(StepRecord.of(self.judged(output, labels), output))
         finally:
             self.model.train(was_training)
 
@@ -201,14 +227,46 @@ class Attack:
         )
 
 
-def _trace(records: list[tuple[torch.Tensor, torch.Tensor]], labels: torch.Tensor) -> AttackTrace:
-    losses = torch.stack([loss for loss, _ in records])
-    probabilities = torch.stack([torch.softmax(logits, dim=-1) for _, logits in records])
+@dataclass
+class StepRecord:
+    """What the trace keeps of one step: the objective, logits and feature statistics `(B, ...)`."""
+
+    loss: torch.Tensor
+    logits: torch.Tensor
+    temporal_variance: torch.Tensor
+    modality_cosine: torch.Tensor
+
+    @classmethod
+    def of(cls, loss: torch.Tensor, output: AVOutput | EnsembleOutput | torch.Tensor) -> StepRecord:
+        """An ensemble's feature statistics are its members' mean (over those that have them)."""
+        with torch.no_grad():
+            logits = logits_of(output).detach()
+            members = output.members if isinstance(output, EnsembleOutput) else [output]
+            stats = torch.stack([_feature_stats(member, len(logits), logits.device) for member in members])
+            variance, cosine = stats.nanmean(dim=0)
+        return cls(loss.detach(), logits, variance, cosine)
+
+
+def _feature_stats(output: AVOutput | torch.Tensor, batch: int, device) -> torch.Tensor:
+    """(temporal variance, audio-visual cosine) `(2, B)`, NaN where the model lacks the features."""
+    stats = torch.full((2, batch), float("nan"), device=device)
+    if isinstance(output, AVOutput):
+        if output.audio_segments is not None or output.visual_frames is not None:
+            stats[0] = temporal_variance(output).float()
+        if has_both_features(output):
+            stats[1] = modality_cosine(output).float()
+    return stats
+
+
+def _trace(records: list[StepRecord], labels: torch.Tensor) -> AttackTrace:
+    probabilities = torch.stack([torch.softmax(record.logits, dim=-1) for record in records])
     confidence, predicted = probabilities.max(dim=-1)
     index = labels.view(1, -1, 1).expand(len(records), -1, 1)
     return AttackTrace(
-        loss=losses,
+        loss=torch.stack([record.loss for record in records]),
         predicted=predicted,
         confidence=confidence,
         label_probability=probabilities.gather(-1, index).squeeze(-1),
+        temporal_variance=torch.stack([record.temporal_variance for record in records]),
+        modality_cosine=torch.stack([record.modality_cosine for record in records]),
     )

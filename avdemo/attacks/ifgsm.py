@@ -15,6 +15,7 @@ class IFGSM(Attack):
     """`steps` steps of size `step_*` (default eps / 8, the paper's choice)."""
 
     name = "ifgsm"
+    aliases = ("i-fgsm", "bim")
     rank = 20
     uses = (*Attack.uses, "steps", "step_audio", "step_visual")
 

@@ -16,6 +16,7 @@ from .registry import register_attack
 @register_attack
 class MIM(IFGSM):
     name = "mim"
+    aliases = ("mi-fgsm", "mifgsm")
     rank = 40
     uses = (*IFGSM.uses, "decay")
 

@@ -18,6 +18,7 @@ from .registry import register_attack
 @register_attack
 class NIFGSM(MIM):
     name = "nifgsm"
+    aliases = ("ni-fgsm",)
     rank = 50
 
     def gradients(self, point: dict[str, torch.Tensor], labels: torch.Tensor):

@@ -12,14 +12,27 @@ from .base import Attack, ExtraLoss
 from .settings import AttackSettings
 
 ATTACKS: dict[str, type[Attack]] = {}
+ALIASES: dict[str, str] = {}  # another name an attack is known by (e.g. "mi-fgsm") -> its name
 
 
 def register_attack(cls: type[Attack]) -> type[Attack]:
-    """Class decorator: make an attack available to `create_attack` under `cls.name`."""
-    if cls.name in ATTACKS:
-        raise ValueError(f"an attack named {cls.name!r} is already registered")
+    """Class decorator: make an attack available to `create_attack` under `cls.name` and its
+    own `aliases` (not inherited ones; menus list only the name)."""
+    aliases = cls.__dict__.get("aliases", ())
+    for name in (cls.name, *aliases):
+        if name in ATTACKS or name in ALIASES:
+            raise ValueError(f"an attack named {name!r} is already registered")
     ATTACKS[cls.name] = cls
+    ALIASES.update({alias: cls.name for alias in aliases})
     return cls
+
+
+def canonical_name(name: str) -> str:
+    """The registered name of an attack given by its name or an alias, in any case."""
+    name = name.lower()
+    if name not in ATTACKS and name not in ALIASES:
+        raise ValueError(f"unknown attack {name!r}; choose one of {available_attacks()}")
+    return ALIASES.get(name, name)
 
 
 def available_attacks() -> list[str]:
@@ -46,7 +59,4 @@ def create_attack(name: str, model: nn.Module, settings: AttackSettings | None =
 
 
 def _lookup(name: str) -> type[Attack]:
-    try:
-        return ATTACKS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown attack {name!r}; choose one of {available_attacks()}") from None
+    return ATTACKS[canonical_name(name)]

@@ -36,6 +36,20 @@ class AttackSettings:
     target_region: tuple[tuple[float, float, float, float], ...] | None = None
     keep_class: bool = True
     penalty_weight: float = 1.0
+    # Attacks that sum their objective over several inputs made from the current one: the ICLR
+    # 2025 attacks over `copies` randomly transformed copies (`avdemo.attacks.transforms`: which
+    # `transforms`, on which modality, one random draw for both modalities or one each), with the
+    # weights of their temporal-invariance and modality-misalignment terms; MIG over
+    # `path_points` points on the path from a zero input; PAM over `paths` baselines x `scales`.
+    copies: int = 4
+    transforms: tuple[str, ...] = ("scale", "mask", "blur", "mixup")
+    transform_modality: str = "both"
+    synchronous: bool = True
+    lambda_temporal: float = 1.0
+    lambda_misalign: float = 1.0
+    path_points: int = 20
+    paths: int = 8
+    scales: int = 4
 
     def __post_init__(self) -> None:
         if int(self.steps) != self.steps or self.steps < 1:
@@ -44,6 +58,16 @@ class AttackSettings:
             raise ValueError(f"momentum decay must be non-negative, got {self.decay}")
         if self.penalty_weight < 0:
             raise ValueError(f"penalty_weight must be non-negative, got {self.penalty_weight}")
+        for name in ("copies", "path_points", "paths", "scales"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value}")
+        for name in ("lambda_temporal", "lambda_misalign"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be non-negative, got {getattr(self, name)}")
+        if self.transform_modality not in ("audio", "visual", "both"):
+            raise ValueError(f"transform_modality must be audio, visual or both, got {self.transform_modality!r}")
+        object.__setattr__(self, "transforms", tuple(self.transforms))
         if self.target_region is not None:
             boxes = tuple(tuple(float(v) for v in box) for box in self.target_region)
             for x0, y0, x1, y1 in boxes:

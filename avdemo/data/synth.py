@@ -404,12 +404,14 @@ def with_changes(plan: ClipPlan, **changes) -> ClipPlan:
 
 
 def split_dir(split: str, seed: int = 0, config: SynthConfig = SynthConfig(), root: Path | None = None) -> Path:
-    """Where a generated split is cached: one folder per generator version, clip format and seed."""
+    """Where a generated split is cached: one folder per generator version, clip format and seed
+    ("T4-S224-seed0"; a clip length other than NUM_SAMPLES adds "-L<samples>")."""
     from .bank import BANK_VERSION
     from .cache import cache_dir
 
     base = Path(root) if root is not None else cache_dir()
-    return base / f"av-synth-g{GENERATOR_VERSION}-b{BANK_VERSION}" / f"T{config.frames}-S{config.size}-seed{seed}" / split
+    length = f"-L{config.num_samples}" if config.num_samples != NUM_SAMPLES else ""
+    return base / f"av-synth-g{GENERATOR_VERSION}-b{BANK_VERSION}" / f"T{config.frames}-S{config.size}{length}-seed{seed}" / split
 
 
 def data_version(folder: Path) -> str:

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import map_attacks
+from . import map_attacks, masking, transfer
 from .report import markdown
 from ..zoo import describe, entry_digest, list_models
 from ..paths import DOCS, REPORTS
@@ -197,9 +197,14 @@ def stale_entries(report: dict, shipped: dict[str, str]) -> list[str]:
                   if any(record.get("checkpoints", {}).get(name) != digest for record in records))
 
 
-def results_markdown(report: dict, stale: list[str], map_report: dict | None = None) -> str:
-    """docs/RESULTS.md from a robustness report and the shipped entries it is out of date for,
-    and the attacks on the map (`avdemo.evaluation.map_attacks`) when they were measured."""
+SECTIONS = {"map_attacks.json": map_attacks.markdown, "masking.json": masking.markdown,
+            "transfer.json": transfer.markdown}
+"""The other evaluations' reports in `reports/` -> their section of docs/RESULTS.md (with their own findings)."""
+
+
+def results_markdown(report: dict, stale: list[str], sections: list[str] = ()) -> str:
+    """docs/RESULTS.md from a robustness report, the shipped entries it is out of date for, and the
+    sections of the other evaluations that were measured (`SECTIONS`)."""
     lines = ["# Results: the CVPR 2021 findings on avdemo's zoo", ""]
     if stale:
         lines += [f"**Out of date: the report below was measured on other weights than ship for {', '.join(stale)}. "
@@ -213,8 +218,8 @@ def results_markdown(report: dict, stale: list[str], map_report: dict | None = N
     for claim, check in CLAIMS:
         rule, numbers, verdict = check(report)
         lines.append(f"| {claim} | {rule} | {numbers or 'not measured'} | **{verdict}** |")
-    if map_report is not None:
-        lines += ["", map_attacks.markdown(map_report)]
+    for section in sections:
+        lines += ["", section]
     cards = {name: describe(name) for name in list_models()}
     lines += ["", "## The zoo", "", zoo_table(cards), "", "## How the fusions differ and what they share", "",
               fusions_markdown(cards), "", markdown(report).replace("# Robustness report", "## Tables", 1)]
@@ -230,8 +235,9 @@ def main(argv: list[str] | None = None) -> None:
     report = json.loads(args.report.read_text())
     shipped = {name: entry_digest(name) for name in list_models()}
     stale = stale_entries(report, shipped)
-    maps = REPORTS / "map_attacks.json"
-    args.out.write_text(results_markdown(report, stale, json.loads(maps.read_text()) if maps.is_file() else None))
+    sections = [render(json.loads((REPORTS / file).read_text())) for file, render in SECTIONS.items()
+                if (REPORTS / file).is_file()]
+    args.out.write_text(results_markdown(report, stale, sections))
     print(f"wrote {args.out}" + (f" (out of date for {len(stale)} entries: {', '.join(stale)})" if stale else ""))
 
 

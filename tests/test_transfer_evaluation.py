@@ -1,0 +1,93 @@
+"""The transfer evaluation: its statistics, its findings' rules on hand-made outcomes, the settings it
+gives the attacks, and one small real run on shipped models (crafted once, judged from the cache)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from avdemo.evaluation import transfer
+from avdemo.lab.ui import example_paths, load_input, model_frames
+from avdemo.zoo import list_models
+
+
+def test_sign_test_and_spearman_give_known_values():
+    assert transfer.sign_test(9, 1) == pytest.approx(2 * 11 / 1024)
+    assert transfer.sign_test(5, 5) == 1.0 and transfer.sign_test(0, 0) == 1.0
+    assert transfer.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert transfer.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_step_fraction_scales_each_budget_per_channel():
+    task = transfer.Task("av-concat", "mim", "caption", "both", (("step_fraction", 0.25),))
+    settings = task.settings(seed=3)
+    assert settings.step_audio == pytest.approx(settings.eps_audio / 4)
+    assert settings.step_visual == pytest.approx(tuple(e / 4 for e in settings.eps_visual))
+    assert settings.steps == transfer.STEPS and settings.seed == 3
+
+
+def _row(attack, successes, trials=20, cross=True, cosine=0.3, surrogate="s", victim="v", budget="visible",
+         modality="both"):
+    eligible = [str(i) for i in range(trials)]
+    return {"surrogate": surrogate, "attack": attack, "options": "", "budget": budget, "modality": modality,
+            "victim": victim, "cross_architecture": cross, "trials": trials, "successes": successes,
+            "succeeded_clips": eligible[:successes], "eligible_clips": eligible, "cosine": cosine}
+
+
+def test_transfer_exists_is_read_against_the_noise_control():
+    rows = [_row("noise", 1), _row("mim", 15), _row("fgsm", 9)]
+    assert transfer.transfer_exists(rows)[2] == "holds"
+    assert transfer.transfer_exists([_row("noise", 3), _row("mim", 3)])[2] == "does not hold"
+    assert transfer.transfer_exists([_row("noise", 1), _row("mim", 4)])[2].startswith("inconclusive")
+    assert transfer.transfer_exists([_row("noise", 1, cross=False), _row("mim", 15, cross=False)])[2] == "not measured"
+
+
+def test_proposed_attacks_are_compared_unit_by_unit_with_the_strongest_baseline():
+    baselines = [_row(a, 5) for a in transfer.BASELINES]
+    better = baselines + [_row(a, 18) for a in transfer.PROPOSED]
+    assert transfer.proposed_transfer_better(better)[2] == "holds"
+    mixed = baselines + [_row("tia", 18), _row("mma", 5), _row("tma", 6)]
+    assert transfer.proposed_transfer_better(mixed)[2] == "partly"
+    worse = [_row(a, 18) for a in transfer.BASELINES] + [_row(a, 2) for a in transfer.PROPOSED]
+    assert transfer.proposed_transfer_better(worse)[2] == "does not hold"
+
+
+def test_cosine_finding_needs_a_significant_negative_rank_correlation():
+    attacks = [*transfer.BASELINES, *transfer.PROPOSED]
+    falling = [_row(a, 2 + 2 * i, cosine=0.9 - 0.1 * i) for i, a in enumerate(attacks)]
+    assert transfer.cosine_goes_with_transfer(falling)[2] == "holds"
+    rising = [_row(a, 2 + 2 * i, cosine=0.1 + 0.1 * i) for i, a in enumerate(attacks)]
+    assert transfer.cosine_goes_with_transfer(rising)[2] == "does not hold"
+    assert transfer.cosine_goes_with_transfer(falling[:3])[2] == "not measured"
+
+
+@pytest.mark.skipif(not {"av-concat", "av-sum"} <= set(list_models()), reason="needs the shipped zoo")
+def test_a_small_real_run_crafts_once_and_judges_each_victim(tmp_path, monkeypatch):
+    monkeypatch.setenv("AVDEMO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(transfer, "STEPS", 2)
+    samples = []
+    for stem, label in (("duck-beside-rooster", "duck"), ("violin-beside-cello", "violin")):
+        video = next(str(p) for p in example_paths() if p.stem == stem)
+        clip, _ = load_input(video, frames=model_frames("av-concat"))
+        waveform, frames = clip.model_inputs()
+        samples.append({"waveform": waveform[0], "frames": frames[0],
+                        "label": transfer.describe("av-concat")["classes"].index(label)})
+    report, saves = {}, []
+    tasks = [transfer.Task("av-concat", attack, "visible", "both") for attack in ("noise", "ifgsm")]
+    transfer.run(tasks, ["av-concat", "av-sum"], samples, [0, 1], report, saves.append)
+    assert saves and set(report["clean"]) == {f"{v}|{transfer.entry_digest(v)[:12]}" for v in ("av-concat", "av-sum")}
+    rows = transfer.outcomes(report)
+    assert {(r["attack"], r["victim"]) for r in rows} == {(a, v) for a in ("noise", "ifgsm") for v in ("av-concat", "av-sum")}
+    white = next(r for r in rows if r["attack"] == "ifgsm" and r["victim"] == "av-concat")
+    assert white["trials"] == 2 and white["successes"] == 2  # white-box I-FGSM at the visible budget fools both clips
+    assert not white["cross_architecture"] and 0 <= white["cosine"] <= 1
+    # Judged again from the cached float16 perturbations, the surrogate's verdicts are those of the attack itself.
+    cached = transfer.craft_task(tasks[1], samples, [0, 1], "cpu", 2)
+    assert set(cached) == {0, 1} and cached[0]["frames"].shape == tuple(samples[0]["frames"].shape)
+    with torch.no_grad():
+        assert transfer.judge("av-concat", samples, [0, 1], cached, "cpu", 2) == {0: False, 1: False}
+    # A new victim is judged without crafting again: nothing is crafted, the records gain its verdicts.
+    monkeypatch.setattr(transfer, "create_attack", lambda *a, **k: pytest.fail("crafted again"))
+    transfer.run(tasks, ["av-concat", "av-sum", "av-film"], samples, [0, 1], report, saves.append)
+    film_clean = report["clean"][f"av-film|{transfer.entry_digest('av-film')[:12]}"]
+    assert transfer.pooled(transfer.outcomes(report), attack="ifgsm", victim="av-film")[1] == sum(film_clean.values())
