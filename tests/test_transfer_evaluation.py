@@ -91,3 +91,29 @@ def test_a_small_real_run_crafts_once_and_judges_each_victim(tmp_path, monkeypat
     transfer.run(tasks, ["av-concat", "av-sum", "av-film"], samples, [0, 1], report, saves.append)
     film_clean = report["clean"][f"av-film|{transfer.entry_digest('av-film')[:12]}"]
     assert transfer.pooled(transfer.outcomes(report), attack="ifgsm", victim="av-film")[1] == sum(film_clean.values())
+
+
+def test_the_sweep_goes_stage_by_stage_from_the_best_so_far(monkeypatch):
+    """With a fake measurement (success grows with the weights and with copies), each stage starts
+    from the best of the one before, and the choice is the best setting tried."""
+    def fake_run(tasks, victims, dataset, clips, data, save, *args, **kwargs):
+        for task in tasks:
+            data.setdefault("tasks", []).append(task)
+
+    def fake_outcomes(data, clips=None):
+        rows = []
+        for task in data.get("tasks", []):
+            options = dict(task.options)
+            score = min(20, int(options.get("lambda_temporal", 0) / 10 + options.get("copies", 0)
+                                + 5 * options.get("step_fraction", 0) + (3 if options.get("synchronous") is False else 0)))
+            rows.append({**_row(task.attack, score, surrogate=task.surrogate), "options": task.options_key})
+        return rows
+
+    monkeypatch.setattr(transfer, "run", fake_run)
+    monkeypatch.setattr(transfer, "outcomes", fake_outcomes)
+    report = transfer.sweep({}, "s", ["v"], None, [0], lambda r: None)
+    chosen = report["sweep"]["chosen"]
+    assert chosen["tia"] == {"copies": 8, "lambda_temporal": 100.0, "synchronous": False}
+    assert chosen["ifgsm"] == {"step_fraction": 0.25}
+    tried = [t["options"] for t in report["sweep"]["trials"] if t["attack"] == "tia"]
+    assert len(tried) == 9 and dict(copies=2, lambda_temporal=100.0, synchronous=False) in tried

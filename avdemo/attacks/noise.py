@@ -13,7 +13,7 @@ from .registry import register_attack
 @register_attack
 class RandomNoise(Attack):
     name = "noise"
-    rank = 5
+    rank = 90  # after every attack in the menus: a control, not an attack
     uses = ("eps_audio", "eps_visual", "seed")
 
     def reset(self) -> None:

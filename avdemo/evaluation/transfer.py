@@ -100,15 +100,18 @@ class Task:
     options: tuple[tuple[str, object], ...] = ()
 
     @property
+    def options_key(self) -> str:
+        return _options_key(dict(self.options))
+
+    @property
     def key(self) -> str:
         digests = "+".join(entry_digest(m)[:12] for m in members(self.surrogate))
-        options = ",".join(f"{k}={v}" for k, v in self.options)
-        return f"{self.surrogate}|{digests}|{self.attack}|{options}|{self.budget}|{self.modality}"
+        return f"{self.surrogate}|{digests}|{self.attack}|{self.options_key}|{self.budget}|{self.modality}"
 
     def settings(self, seed: int) -> AttackSettings:
         """The named budget's settings with the task's options; `step_fraction` sets both step sizes
         to that fraction of their budget."""
-        options = dict(self.options)
+        options = {k: tuple(v) if isinstance(v, list) else v for k, v in self.options}
         fraction = options.pop("step_fraction", None)
         settings = budget_settings(self.budget, self.modality, steps=STEPS, seed=seed, **options)
         if fraction is not None:
@@ -121,6 +124,7 @@ def chosen_options(report: dict, attack: str) -> tuple[tuple[str, object], ...]:
     """The attack's settings: the sweep's choice if the report holds one, else equal work."""
     chosen = report.get("sweep", {}).get("chosen", {}).get(attack)
     return tuple(sorted((chosen if chosen is not None else EQUAL_WORK.get(attack, {})).items()))
+
 
 
 def _batches(dataset, clips: list[int], size: int):
@@ -397,11 +401,15 @@ def markdown(report: dict) -> str:
                              f"{_rate(*cross)} | – |")
     sweep = report.get("sweep")
     if sweep:
-        lines += ["", "### How each attack's settings were chosen", "", sweep.get("protocol", ""), "",
-                  "| attack | settings | cross-architecture success on val |", "|---|---|---|"]
+        effort = {a: sum(t["attack"] == a for t in sweep.get("trials", [])) for a in (*BASELINES, *PROPOSED)}
+        lines += ["", "### How each attack's settings were chosen", "", sweep.get("protocol", ""),
+                  "Settings tried per attack (the tuning effort; unequal where the numbers differ): "
+                  + ", ".join(f"{a} {n}" for a, n in effort.items()) + ".", "",
+                  "| attack | settings | success on val (victims of another architecture) |", "|---|---|---|"]
         for trial in sweep.get("trials", []):
-            mark = " **(chosen)**" if sweep["chosen"].get(trial["attack"]) == trial["options"] else ""
-            lines.append(f"| {trial['attack']} | {trial['options'] or 'defaults'}{mark} | "
+            chosen = sweep["chosen"].get(trial["attack"])
+            mark = " **(chosen)**" if chosen is not None and _options_key(chosen) == _options_key(trial["options"]) else ""
+            lines.append(f"| {trial['attack']} | {_options_key(trial['options']) or 'defaults'}{mark} | "
                          f"{_rate(trial['successes'], trial['trials'])} |")
     lines += ["", "![transfer matrix](transfer.png)"]
     return "\n".join(lines)
@@ -443,46 +451,85 @@ def figure(report: dict, path: Path) -> None:
 
 
 STEP_FRACTIONS = (0.1, 0.125, 0.25)  # the paper's eps / iterations, our eps / 8, and a bolder eps / 4
-SWEEP = {
-    **{attack: [dict(EQUAL_WORK.get(attack, {}), step_fraction=f) for f in STEP_FRACTIONS]
-       for attack in ("ifgsm", "mim", "mig", "pam")},
-    "tia": [dict(EQUAL_WORK["tia"], lambda_temporal=w) for w in (1.0, 10.0, 100.0)],
-    "mma": [dict(lambda_misalign=w) for w in (0.1, 1.0, 10.0)],
-    "tma": [dict(EQUAL_WORK["tma"], lambda_temporal=t, lambda_misalign=m) for t, m in ((1.0, 0.1), (10.0, 1.0), (100.0, 10.0))],
-}
-"""Three settings per attack that has something to tune, the same effort for each: the step size
-of the baselines (their copies fixed at equal work), the weights of the new attacks' terms."""
+
+
+def _stage_weights(attack: str, best: dict) -> list[dict]:
+    """Stage 1: the step size of the baselines, the weights of the new attacks' terms."""
+    if attack in ("ifgsm", "mim", "mig", "pam"):
+        return [dict(EQUAL_WORK.get(attack, {}), step_fraction=f) for f in STEP_FRACTIONS]
+    if attack == "tia":
+        return [dict(EQUAL_WORK["tia"], lambda_temporal=w) for w in (1.0, 10.0, 100.0)]
+    if attack == "mma":
+        return [dict(lambda_misalign=w) for w in (0.1, 1.0, 10.0)]
+    if attack == "tma":
+        return [dict(EQUAL_WORK["tma"], lambda_temporal=t, lambda_misalign=m) for t, m in ((1.0, 0.1), (10.0, 1.0), (100.0, 10.0))]
+    return []
+
+
+def _stage_transformations(attack: str, best: dict) -> list[dict]:
+    """Stage 2 (TIA, TMA): which transformations, on which modality, drawn together or apart."""
+    if attack not in ("tia", "tma"):
+        return []
+    return [dict(best, synchronous=False), dict(best, transform_modality="visual"), dict(best, transform_modality="audio"),
+            dict(best, transforms=["mask"])]
+
+
+def _stage_copies(attack: str, best: dict) -> list[dict]:
+    """Stage 3: how many inputs a step sums over, for every attack that takes several."""
+    field = {"mig": "path_points", "tia": "copies", "tma": "copies"}.get(attack)
+    if field:
+        return [dict(best, **{field: n}) for n in (2, 8)]
+    if attack == "pam":
+        return [dict(best, paths=1, scales=2), dict(best, paths=4, scales=2)]
+    return []
+
+
+SWEEP_STAGES = (_stage_weights, _stage_transformations, _stage_copies)
+"""Each stage proposes settings from the best so far (the first stage from nothing): the step size or
+the terms' weights, then the transformations (TIA, TMA), then the inputs per step. The effort differs
+by attack (the report counts the settings each was given): the baselines get step size and copies
+(5 settings; I-FGSM and MI-FGSM 3), the new attacks with copies their weights, transformations and
+copies (9), MMA its weight (3)."""
 SWEEP_PROTOCOL = ("Chosen on the validation split (the first clip per class), surrogate {surrogate}, at the visible "
                   "budget on both modalities, by the success rate pooled over every victim of another architecture "
-                  "(every other victim when none is measured): three settings per attack, the rest at equal work. "
-                  "Transformations of TIA / TMA: scale, mask, blur and mix-up, one per copy, on both modalities, "
-                  "synchronous; not tuned.")
+                  "(every other victim when none is measured), in three stages, each from the best so far: step size "
+                  "(baselines) or the terms' weights (TIA, MMA, TMA); the transformations (TIA, TMA: scale, mask, blur "
+                  "and mix-up on both modalities drawn together, against drawn apart, on the frames only, on the audio "
+                  "only, masking only); the inputs per step (2 or 8 against 4). A setting replaces the best only when it "
+                  "transfers strictly better.")
+
+
+def _options_key(options: dict) -> str:
+    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(options.items()))
 
 
 def sweep(report: dict, surrogate: str, victims: list[str], dataset, clips: list[int], save, device: str = "cpu",
           batch_size: int = 9, log=print) -> dict:
-    """Try every setting of `SWEEP` on validation clips and keep, per attack, the one that transfers
-    best (`report["sweep"]`: protocol, trials, chosen)."""
+    """Choose each attack's settings on validation clips, stage by stage (`SWEEP_STAGES`), by transfer
+    success; `report["sweep"]` keeps the protocol, every setting tried with its result, and the choice."""
     data = report.setdefault("sweep_data", {})
-    tasks = [Task(surrogate, attack, *HEADLINE, tuple(sorted(options.items())))
-             for attack, grid in SWEEP.items() for options in grid]
-    run(tasks, victims, dataset, clips, data, lambda _: save(report), device, batch_size, log)
-    rows = [r for r in outcomes(data) if r["surrogate"] == surrogate]
-    cross = any(r["cross_architecture"] for r in rows)
-    trials, chosen = [], {}
-    for attack, grid in SWEEP.items():
-        best = None
-        for options in grid:
-            key = ",".join(f"{k}={v}" for k, v in sorted(options.items()))
-            mine = [r for r in rows if r["attack"] == attack and r["options"] == key
-                    and (r["cross_architecture"] if cross else r["victim"] != surrogate)]
-            successes, count = pooled(mine)
-            trials.append({"attack": attack, "options": options, "successes": successes, "trials": count})
-            if count and (best is None or successes / count > best[0]):
-                best = (successes / count, options)
-        if best is not None:
-            chosen[attack] = best[1]
-    report["sweep"] = {"protocol": SWEEP_PROTOCOL.format(surrogate=surrogate), "trials": trials, "chosen": chosen}
+    attacks = (*BASELINES, *PROPOSED)
+    best: dict[str, tuple[float, dict]] = {}
+    trials = []
+    for stage in SWEEP_STAGES:
+        proposals = {}
+        for attack in attacks:
+            current = best.get(attack, (0.0, {}))[1]
+            proposals[attack] = [o for o in stage(attack, current) if _options_key(o) != _options_key(current)]
+        tasks = [Task(surrogate, a, *HEADLINE, tuple(sorted(o.items()))) for a, grid in proposals.items() for o in grid]
+        run(tasks, victims, dataset, clips, data, lambda _: save(report), device, batch_size, log)
+        rows = [r for r in outcomes(data) if r["surrogate"] == surrogate]
+        cross = any(r["cross_architecture"] for r in rows)
+        for attack, grid in proposals.items():
+            for options in grid:
+                mine = [r for r in rows if r["attack"] == attack and r["options"] == _options_key(options)
+                        and (r["cross_architecture"] if cross else r["victim"] != surrogate)]
+                successes, count = pooled(mine)
+                trials.append({"attack": attack, "options": options, "successes": successes, "trials": count})
+                if count and (attack not in best or successes / count > best[attack][0]):
+                    best[attack] = (successes / count, options)
+    report["sweep"] = {"protocol": SWEEP_PROTOCOL.format(surrogate=surrogate), "trials": trials,
+                       "chosen": {attack: options for attack, (_, options) in best.items()}}
     save(report)
     return report
 
