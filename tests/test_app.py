@@ -22,6 +22,7 @@ from avdemo.lab.ui import (
     arrival,
     launch,
     load_input,
+    mask_clip,
     model_frames,
     paper_preset_values,
     pick_target,
@@ -30,6 +31,7 @@ from avdemo.lab.ui import (
     show_target,
     snr_hint,
     target_view,
+    transfer_layout,
 )
 from avdemo.media import decode_clip
 from avdemo.zoo import list_models
@@ -45,7 +47,7 @@ def _run(video, **changes):
     """run_attack with test settings; its outputs by name (`OUTPUTS`)."""
     settings = dict(image=None, sound=None, model="av-attention", defense="none", attack="pgd", modality="both",
                     eps_audio=0.01, eps_visual_255=4, steps=5, target="none", seed=0, paper=False, compare=False,
-                    model_b=None, defense_b=None, modality_b=None, region=None)
+                    model_b=None, defense_b=None, modality_b=None, region=None, craft_on="same")
     settings.update(changes)
     return dict(zip(OUTPUTS, run_attack(video, *settings.values(), progress=lambda *args, **kwargs: None)))
 
@@ -60,7 +62,7 @@ def test_run_on_an_example_renders_every_view():
     top_k = out["top_k_a"]
     assert len(top_k.data) == 2 and set(top_k.data[0].y) == set(top_k.data[1].y) and "cello ✔ (true)" in top_k.data[0].y
     segments = model_frames("av-attention")
-    assert out["strip_a"].shape == (2 * 224, segments * 224, 3) and out["strip_a"].dtype == np.uint8  # clean over attacked
+    assert out["strip_a"].shape == (3 * 224, segments * 224, 3) and out["strip_a"].dtype == np.uint8  # clean, attacked, delta
     assert out["verdict_b"] == "" and out["strip_b"] is None and out["top_k_b"] is None  # no second configuration
     assert out["perturbation"].shape == (224, 224, 3) and "amplified" in out["perturbation_note"]
     for rate, samples in (out["clean_audio"], out["adversarial_audio"], out["perturbation_audio"]):
@@ -105,6 +107,41 @@ def test_compare_runs_two_configurations_on_the_same_clip():
     assert out["verdict_b"].startswith("**B: av-concat, defense minsim, attack on audio**")
     assert "**av-minsim**" in out["summary_b"] and "L∞ 0.00/255" in out["summary_b"]  # B attacked the sound only
     assert out["strip_a"].shape == out["strip_b"].shape and out["top_k_b"] is not None
+
+
+def test_craft_on_another_model_shows_the_attackers_model_beside_the_untouched_one():
+    out = _run(EXAMPLE, model="av-concat", defense="minsim", craft_on="av-sum", steps=1, compare=True, model_b="av-film")
+    assert out["verdict_a"].startswith("**A: av-concat, defense minsim, attack on both; crafted on av-sum, this model "
+                                       "never touched by the attacker**")
+    assert out["verdict_b"].startswith("**B: av-sum, the model the attack was crafted on")  # not compare's av-film
+    assert "- **Crafted on av-sum (white-box: " in out["summary_a"] and \
+        "on av-minsim, never touched by the attacker: " in out["summary_a"]
+    assert out["summary_b"].startswith("**av-sum**") and "objectives" not in out["summary_a"]  # one: the transfer
+    record = (Path(out["take_away"][0]).parent / "run.json").read_text()
+    assert '"craft_on": "av-sum"' in record and '"entry": "av-minsim"' in record
+    with pytest.raises(gr.Error, match="no such model"):
+        _run(EXAMPLE, craft_on="av-nothing", steps=1)
+    # on the page: column B shows the crafting model, compare's controls fold and its box is locked off
+    controls, column_b, box = transfer_layout(True, "av-concat", "minsim", "av-sum")
+    assert (controls["visible"], column_b["visible"], box["value"], box["interactive"]) == (False, True, False, False)
+    controls, column_b, box = transfer_layout(True, "av-concat", "none", "same")
+    assert (controls["visible"], column_b["visible"], box["interactive"]) == (True, True, True) and "value" not in box
+    assert transfer_layout(False, "av-sum", "none", "av-sum")[1]["visible"] is False  # crafting on itself: white-box
+
+
+def test_masking_runs_the_model_on_the_masked_clip_through_the_same_views():
+    out = dict(zip(OUTPUTS, mask_clip(EXAMPLE, None, None, "av-attention", "none", 25, "visual", 3)))
+    assert out["verdict_a"].startswith("**A: av-attention, no defense, 25 % of the time masked in the video only, no "
+                                       "attack**") and "segments masked" in out["verdict_a"]
+    assert "once masked" in out["summary_a"] and "No attack: 25% of the clip's time masked in the video only" in \
+        out["summary_a"]
+    assert out["strip_a"].shape == (3 * 224, model_frames("av-attention") * 224, 3) and out["verdict_b"] == ""
+    assert out["trace_plot"] is None and "not masked" in out["gain_note"]  # no attack, no trace; the sound untouched
+    assert np.array_equal(out["adversarial_audio"][1], out["clean_audio"][1]) and out["perturbation"] is not None
+    record = (Path(out["take_away"][0]).parent / "run.json").read_text()
+    assert '"masking": {' in record and '"mode": "visual"' in record and '"settings": null' in record
+    with pytest.raises(gr.Error, match="unknown masking mode"):
+        mask_clip(EXAMPLE, None, None, "av-attention", "none", 25, "sideways", 0)
 
 
 def test_tsne_names_every_class_and_draws_each_move_as_an_arrow():
@@ -159,7 +196,7 @@ def test_audio_only_attack_moves_the_map_but_not_the_pixels():
     out = _run(EXAMPLE, modality="audio", eps_audio=0.05)
     assert out["perturbation"] is None and "not attacked" in out["perturbation_note"]
     strip = out["strip_a"]
-    clean_row, attacked_row = strip[: strip.shape[0] // 2 - 2], strip[strip.shape[0] // 2 + 2:]
+    clean_row, attacked_row = strip[2: 224 - 2], strip[224 + 2: 2 * 224 - 2]
     assert not np.array_equal(clean_row, attacked_row)  # the maps moved (the frames are the same)
 
 
@@ -258,7 +295,7 @@ def test_arrival_equals_a_fresh_run_with_the_controls_defaults():
     names = ("model", "defense", "attack", "modality", "eps-audio", "eps-visual", "steps", "target", "seed", "paper",
              "compare", "model-b", "defense-b", "modality-b")
     fresh = dict(zip(OUTPUTS, run_attack(shown["example"], None, None, *(shown[name] for name in names),
-                                         progress=lambda *args, **kwargs: None)))
+                                         craft_on=shown["craft-on"], progress=lambda *args, **kwargs: None)))
     video, lesson, *values = arrival()
     arrived = dict(zip(OUTPUTS, values))
     assert video == shown["example"] and lesson.startswith("**Lesson, duck-beside-rooster**")
@@ -347,6 +384,21 @@ def test_page_in_a_real_browser(served):
         download.value.save_as(saved)
         with np.load(saved) as arrays:  # the exact input: float frames, not the mp4's 8-bit H.264
             assert arrays["adversarial_frames"].dtype == np.float32 and arrays["adversarial_waveform"].ndim == 1
+        # black-box transfer: crafted on av-sum, shown on the model above; B shows av-sum and compare is locked off
+        page.locator("#transfer .label-wrap").click()
+        craft_on = page.locator("#craft-on input")
+        craft_on.click()
+        page.get_by_role("option", name="av-sum", exact=True).click()
+        page.wait_for_function("() => document.querySelector('#compare input').disabled", timeout=30_000)
+        page.locator("#run").click()
+        page.wait_for_function("() => document.querySelector('#summary').innerText.includes('never touched by the "
+                               "attacker')", timeout=120_000)
+        _quiet(page)
+        assert page.locator("#verdict-b").inner_text().startswith("B: av-sum, the model the attack was crafted on")
+        page.screenshot(path=str(ARTIFACTS / "transfer.png"))
+        craft_on.click()
+        page.get_by_role("option", name="the same model (white-box)").click()
+        page.wait_for_function("() => !document.querySelector('#compare input').disabled", timeout=30_000)
         # aim the map: the attack that takes a region shows the frame to click; a click picks a square or an object
         page.locator("#attack input").click()
         page.get_by_role("option", name="map-target").click()
@@ -372,6 +424,10 @@ def test_page_in_a_real_browser(served):
         _quiet(page)
         page.locator("#make-video").click()  # the playable mp4, on request
         page.wait_for_selector("#adversarial-video video", timeout=60_000)
+        _quiet(page)
+        page.locator("#masking .label-wrap").click()  # masking, no attack: the same views
+        page.locator("#mask-run").click()
+        page.wait_for_function("() => document.querySelector('#summary').innerText.includes('No attack')", timeout=60_000)
         _quiet(page)
         page.set_viewport_size({"width": 1366, "height": 2600})
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)

@@ -1,5 +1,6 @@
-"""The per-segment strip and the one-line localization verdicts, on hand-built maps placed into a
-real run's analysis (so the boxes, frames and classes are those of a shipped example)."""
+"""The per-segment strip, the one-line localization verdicts, the trace and the sentences on
+transfer and masking, on hand-built maps, perturbations, traces and outcomes placed into a real
+run's analysis (so the boxes, frames and classes are those of a shipped example)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from avdemo.lab.analysis import run
+from avdemo.lab.analysis import Masking, Trace, run
 from avdemo.lab.ui import attack_settings, example_paths, load_input, model_frames
-from avdemo.lab.views import (localization_verdict, map_attack_sentence, peak_move_pixels, segment_strip, summary_markdown,
-                              target_picker)
+from avdemo.lab.views import (AUDIO_BAR_COLOUR, localization_verdict, map_attack_sentence, masking_sentence, peak_move_pixels,
+                              segment_audio_levels, segment_strip, summary_markdown, target_picker, trace_figure,
+                              transfer_sentence)
 from avdemo.zoo import list_models
 
 pytestmark = pytest.mark.skipif(not list_models(), reason="needs the shipped model zoo in checkpoints/")
@@ -72,14 +74,14 @@ def test_strip_is_clean_above_attacked_in_viridis_with_a_verdict_per_segment(ana
     on_source = [centre(box) for box in truth.box]
     on_violin = [centre(box[0]) for box in truth.distractor_box]
     strip = segment_strip(with_maps(analysis, on_source, on_violin))
-    assert strip.shape == (2 * size, segments * size, 3) and strip.dtype == np.uint8
+    assert strip.shape == (3 * size, segments * size, 3) and strip.dtype == np.uint8  # clean, attacked, perturbation
     first = strip[: size - BANNER, :size].astype(float)  # clean, segment 1, above its verdict band
     heat = np.round(peaked_at(on_source[:1])[0] * 255).astype(np.uint8)
     viridis = cv2.applyColorMap(heat, cv2.COLORMAP_VIRIDIS)[..., ::-1].astype(float)
     expected = np.round(0.55 * analysis.clip.frames[0].astype(float) + 0.45 * viridis)[: size - BANNER]
     assert (np.abs(first - expected).max(-1) <= 1).mean() > 0.85  # all but the boxes, their names and the cross
     # the verdict bands: green text where the peak is on the source (clean row), orange elsewhere (attacked row)
-    clean_band, attacked_band = strip[size - BANNER: size, :size], strip[2 * size - BANNER:, :size]
+    clean_band, attacked_band = strip[size - BANNER: size, :size], strip[2 * size - BANNER: 2 * size, :size]
     green = (clean_band[..., 1] > 200) & (clean_band[..., 0] < 160)
     orange = (attacked_band[..., 0] > 230) & (attacked_band[..., 2] < 100)
     assert green.sum() > 30 and orange.sum() > 30 and not ((attacked_band[..., 1] > 200) & (attacked_band[..., 0] < 160)).any()
@@ -113,6 +115,84 @@ def test_map_attack_sentence_says_what_moved_and_what_did_not(analysis):
     assert map_attack_sentence(target) in summary_markdown(target)
     # the target is drawn (magenta) on the strip and on the frame to click
     magenta = lambda image: ((image[..., 0] > 230) & (image[..., 1] < 90) & (image[..., 2] > 230)).sum()  # noqa: E731
-    assert magenta(segment_strip(target)) > 100 and magenta(segment_strip(dataclasses.replace(target, target_boxes=None))) == 0
+    maps = lambda shown: segment_strip(shown)[: 2 * 224]  # noqa: E731  (the maps' rows: the perturbation's is noise)
+    assert magenta(maps(target)) > 100 and magenta(maps(dataclasses.replace(target, target_boxes=None))) == 0
     picker = target_picker(analysis.clip.frames[0], truth, truth.distractor_box[0, 0])
     assert picker.shape == analysis.clip.frames[0].shape and magenta(picker) > 50
+
+
+def test_the_strip_shows_where_in_time_the_perturbation_is(analysis):
+    segments, size = len(analysis.clip.frames), 224
+    assert segments == 4  # the windows below are those of T = 4 over 65535 samples
+    frames = np.zeros_like(analysis.delta_frames)
+    frames[1, 50:100, 50:100] = 2 / 255  # segment 2's frame only
+    waveform = np.zeros_like(analysis.delta_waveform)
+    waveform[34000:48000] = 0.01  # inside segment 3's window only: samples 32767-49150, centred on 62.5 % of the clip
+    changed = dataclasses.replace(analysis, delta_frames=frames, delta_waveform=waveform)
+    levels, unit = segment_audio_levels(changed)
+    clip_rms = np.sqrt(np.mean(analysis.clip.waveform.astype(np.float64) ** 2))
+    assert unit == "dB" and np.isneginf(levels[[0, 1, 3]]).all()  # re the clip's level
+    assert levels[2] == pytest.approx(20 * np.log10(0.01 * np.sqrt(14000 / 16384) / clip_rms), abs=1e-6)
+    row = segment_strip(changed)[2 * size:]  # the perturbation of each segment (its first line: the white rule)
+    tiles = [row[:, index * size: (index + 1) * size] for index in range(segments)]
+    magma = lambda level: cv2.applyColorMap(np.full((1, 1), level, np.uint8), cv2.COLORMAP_MAGMA)[0, 0, ::-1]  # noqa: E731
+    for index, tile in enumerate(tiles):
+        body = tile[12: size - 1 - BANNER]  # between the audio bar's band and the text band
+        if index == 1:  # the square's 8-px blocks (56-95) amplified to the top of the scale (x127.5 = 1 / (2/255))
+            assert (tile[56:96, 56:96] == magma(255)).all() and (body[:, 104:] == magma(0)).all()
+            assert (body[:48 - 12] == magma(0)).all()  # no change above the square's blocks
+        else:
+            assert (body == magma(0)).all()  # black: no change
+        bar = (tile[2:8] == AUDIO_BAR_COLOUR).all(axis=-1)
+        assert bar.all() if index == 2 else not bar.any()  # only segment 3's audio changed, full length: the strongest
+
+
+def test_the_trace_draws_the_feature_statistics_of_the_temporal_and_modality_attacks(analysis):
+    trace = Trace(loss=np.linspace(1, 2, 4), predicted=np.zeros(4, int), confidence=np.full(4, 0.5),
+                  label_probability=np.full(4, 0.4), temporal_variance=np.array([0.3, 0.2, 0.1, 0.05]),
+                  modality_cosine=np.array([0.9, 0.8, 0.7, 0.6]))
+    figure = trace_figure(dataclasses.replace(analysis, attack="tma", trace=trace))
+    names = [item.name for item in figure.data]
+    assert names == ["attack objective", "P(label attacked)", "P(predicted class)",
+                     "how much the features change over time", "audio-visual agreement (cosine)"]
+    variance, cosine = figure.data[3], figure.data[4]
+    assert list(variance.y) == [0.3, 0.2, 0.1, 0.05] and list(cosine.y) == [0.9, 0.8, 0.7, 0.6]
+    assert variance.xaxis == cosine.xaxis == "x2" and variance.yaxis != cosine.yaxis  # a second panel, two scales
+    no_cosine = dataclasses.replace(trace, modality_cosine=np.full(4, np.nan))  # a model without both features
+    assert [item.name for item in trace_figure(dataclasses.replace(analysis, attack="tia", trace=no_cosine)).data][3:] == [
+        "how much the features change over time"]
+    assert len(trace_figure(dataclasses.replace(analysis, attack="pgd", trace=trace)).data) == 3  # no feature panel
+    assert trace_figure(dataclasses.replace(analysis, trace=None)) is None  # no attack, no trace
+
+
+def test_the_summary_says_whether_an_attack_crafted_elsewhere_transferred(analysis):
+    true = analysis.classes[analysis.label]
+    other = next(name for name in analysis.classes if name != true)
+    one = lambda name: np.eye(len(analysis.classes))[analysis.classes.index(name)]  # noqa: E731
+    surrogate = dataclasses.replace(analysis, model_name="av-sum", clean_probabilities=one(true),
+                                    attacked_probabilities=one(other))
+    kept = dataclasses.replace(analysis, model_name="av-concat", clean_probabilities=one(true),
+                               attacked_probabilities=one(true), surrogate=surrogate)
+    assert transfer_sentence(kept) == (f"Crafted on av-sum (white-box: fooled, {true} → {other}); on av-concat, never "
+                                       f"touched by the attacker: not fooled, {true} → {true}.")
+    fooled = dataclasses.replace(kept, attacked_probabilities=one(other))
+    assert transfer_sentence(fooled).endswith(f"never touched by the attacker: fooled, {true} → {other}.")
+    assert f"**{transfer_sentence(fooled)}**" in summary_markdown(fooled)
+    assert "wrong already on the clean clip" in transfer_sentence(dataclasses.replace(kept, clean_probabilities=one(other)))
+    assert transfer_sentence(analysis) is None
+
+
+def test_a_masked_clip_says_what_was_hidden_and_what_masking_a_frame_means(analysis):
+    assert len(analysis.clip.frames) == 4
+    masking = Masking(share=0.05, mode="visual", seed=3, units=20, frames=np.array([False, True, False, False]),
+                      samples=np.zeros(len(analysis.clip.waveform), bool))
+    masked = dataclasses.replace(analysis, attack="masking", trace=None, objectives=[], winner="", settings=None,
+                                 masking=masking)
+    sentence = masking_sentence(masked)
+    assert sentence.startswith("No attack: 5% of the clip's time masked in the video only (1 of 20 windows of 5%, draw 3): "
+                               "frame 2 of 4 replaced by the ImageNet-mean frame")
+    assert "0% of the sound silenced" in sentence
+    assert "With 4 frames (at 12.5%, 37.5%, 62.5%, 87.5% of the clip) a masked window silences 0.30 s of sound" in sentence
+    summary = summary_markdown(masked)
+    assert "once masked" in summary and sentence in summary and "segments masked" in localization_verdict(masked)
+    assert masking_sentence(analysis) is None

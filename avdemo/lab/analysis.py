@@ -7,13 +7,20 @@ arrays on the CPU with the batch dimension removed. A defended model is attacked
 objective its defense lists (`avdemo.defenses`), one after the other; the views show the
 objective that hurt this clip most, and the analysis says which one it was and what each cost.
 
+Black-box transfer: `run(..., craft_on=surrogate)` crafts the attack on another zoo entry (its
+own white-box run, kept as `Analysis.surrogate`) and judges the same adversarial input on the
+chosen model, which the attacker never touches. `run_masking` runs the model on the clip with
+a share of its time masked (`avdemo.data.masking`), no attack, as the same kind of `Analysis`.
+
 Models, defense terms and fitted t-SNE maps are cached per process, so a second run on the
 same model only pays for the attacks themselves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,9 +29,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..attacks import AttackResult, AttackSettings, attack_parameters, map_attack_names
+from ..attacks import AttackResult, AttackSettings, AttackTrace, attack_parameters, map_attack_names
+from ..data.masking import MODES, apply_mask, check_share, draw_mask
 from ..data.truth import GroundTruth
-from ..defenses import BASE_MODEL, available_defenses, craft, get_defense, objectives_for
+from ..defenses import BASE_MODEL, available_defenses, craft, get_defense, objectives_for, parse_objective
 from ..measures.embeddings import EmbeddingMap, fit_reference_maps
 from ..measures.localization import localization_maps, map_attack_success, map_kind, peaks, pointing_game, upsample
 from ..measures.perceptibility import db_x, linf_255, psnr, snr_db, ssim
@@ -34,6 +42,8 @@ from ..zoo import CHECKPOINTS, cached_model, describe, list_models, load_tensors
 from .targets import resolve_region
 
 NO_DEFENSE = "none"
+SAME_MODEL = "same"  # craft the attack on the model shown (white-box), the default
+MASKING = "masking"  # the `attack` of an analysis of a masked clip (`run_masking`): no attack at all
 PEAK_MOVED = 1 / 8  # without ground truth, a peak that moved this share of the frame has left its place
 
 
@@ -61,12 +71,33 @@ def resolve_model(model: str, defense: str) -> tuple[str, str | None]:
 
 @dataclass
 class Trace:
-    """The winning objective's attack, step by step (row 0: the clean input), each `(steps + 1,)`."""
+    """The winning objective's attack, step by step (row 0: the clean input), each `(steps + 1,)`:
+    the objective, the predicted class, its probability, the probability of the label attacked,
+    and, on the model the attack was crafted on, the temporal variance of its segment features
+    (>= 0) and the cosine of its audio and visual features (in [-1, 1]), NaN where the model lacks
+    them (`avdemo.measures.alignment`)."""
 
     loss: np.ndarray
     predicted: np.ndarray
     confidence: np.ndarray
     label_probability: np.ndarray
+    temporal_variance: np.ndarray
+    modality_cosine: np.ndarray
+
+
+@dataclass
+class Masking:
+    """What `run_masking` hid: a share in [0, 1] of the clip's time in the mode's modalities (a key
+    of `avdemo.data.masking.MODES`), drawn with `seed`; `frames` `(T,)` bool, True where a frame was
+    replaced by the fill; `samples` `(L,)` bool, True where the waveform was silenced; `units`, the
+    number of equal windows the clip's time was cut into."""
+
+    share: float
+    mode: str
+    seed: int
+    units: int
+    frames: np.ndarray
+    samples: np.ndarray
 
 
 @dataclass
@@ -86,7 +117,11 @@ class Analysis:
 
     Probabilities `(K,)`; frames `(T, S, S, 3)` float in [0, 1] (the clip's own frames are
     uint8 in `clip`); waveforms `(L,)` in [-1, 1]; maps `(T, S, S)` in [0, 1] or None for a
-    model without a map; `label` is the class the attack fought (index into `classes`)."""
+    model without a map; `label` is the class the attack fought (index into `classes`).
+    "Adversarial" is the input the model was judged on: attacked or, for a masked clip
+    (`masking`, attack `MASKING`, no trace), masked; the deltas are that input minus the clean one.
+    `surrogate` is the white-box run on the model the attack was crafted on, when that was not
+    this one (black-box transfer: the same adversarial input, judged on both)."""
 
     model_name: str
     classes: list[str]
@@ -100,7 +135,7 @@ class Analysis:
     adversarial_waveform: np.ndarray
     delta_frames: np.ndarray
     delta_waveform: np.ndarray
-    trace: Trace
+    trace: Trace | None
     clean_maps: np.ndarray | None
     attacked_maps: np.ndarray | None
     perceptibility: dict[str, float]
@@ -115,6 +150,13 @@ class Analysis:
     region: str | None = None  # the map target as the person gave it ("silent cello", "x0, y0, x1, y1")
     target_name: str | None = None  # how to name it ("the silent cello", "the target region")
     target_boxes: np.ndarray | None = None  # the map target per frame `(T, 4)`, pixels of the frames
+    surrogate: Analysis | None = None  # crafted on another model: its own (white-box) view of the same input
+    masking: Masking | None = None
+
+    @property
+    def after(self) -> str:
+        """What happened to the clip, in a word: "attacked" or "masked"."""
+        return "masked" if self.masking is not None else "attacked"
 
     def map_attack_frames(self) -> np.ndarray | None:
         """Per segment `(T,)` bool, for the attacks on the map: did it do what it is for here?
@@ -189,13 +231,31 @@ STEP_SECONDS: dict[str, deque[float]] = {}  # entry -> seconds per attack step o
 FIRST_GUESS_STEP_SECONDS = 0.1  # before any measurement: PGD on a T = 4 model on 2 CPU cores is ~0.08 s
 
 
-def estimated_seconds(model: str, defense: str, steps: int) -> tuple[float, int]:
+def surrogate_entry(craft_on: str | None, entry: str) -> str | None:
+    """The zoo entry to craft an attack on `entry` with, when it is another one: None for
+    `SAME_MODEL` (or `entry` itself: white-box), else `craft_on`, which must be a shipped entry
+    with the same classes in the same order (a label must mean the same class to both).
+    Raises ValueError, saying why, for anything else."""
+    if craft_on in (None, "", SAME_MODEL) or craft_on == entry:
+        return None
+    if craft_on not in list_models():
+        raise ValueError(f"cannot craft the attack on {craft_on!r}: there is no such model in checkpoints/")
+    if describe(craft_on)["classes"] != describe(entry)["classes"]:
+        raise ValueError(f"cannot craft the attack on {craft_on} for {entry}: the two models do not have the same "
+                         f"class list, so a label would mean different things to them")
+    return craft_on
+
+
+def estimated_seconds(model: str, defense: str, steps: int, craft_on: str = SAME_MODEL) -> tuple[float, int]:
     """How long the attack of a run will take, and how many gradient steps it is: steps times
-    the objectives the (defended) entry is attacked with, at the median step time of its last
-    warm runs in this process (a first guess before any)."""
+    the objectives the (defended) entry is attacked with (one when crafted on another model), at
+    the median step time of the crafting entry's last warm runs in this process (a first guess
+    before any)."""
     name, _ = resolve_model(model, defense)
-    total = int(steps) * len(objectives_for(name))
-    warm = STEP_SECONDS.get(name)
+    surrogate = surrogate_entry(craft_on, name)
+    crafter, objectives = (surrogate, 1) if surrogate else (name, len(objectives_for(name)))
+    total = int(steps) * objectives
+    warm = STEP_SECONDS.get(crafter)
     return total * (float(np.median(warm)) if warm else FIRST_GUESS_STEP_SECONDS), total
 
 
@@ -207,10 +267,73 @@ def _record_step_seconds(name: str, seconds: float) -> None:
         STEP_SECONDS[name].append(seconds)
 
 
+def _checked_entry(model: str, defense: str) -> tuple[str, str | None, list[str]]:
+    """The zoo entry of a model and defense (`resolve_model`), its note and its classes; ValueError if not shipped."""
+    name, note = resolve_model(model, defense)
+    if name not in list_models():
+        raise ValueError(f"the model {name!r} is not in checkpoints/")
+    return name, note, describe(name)["classes"]
+
+
+def _notes(clip: Clip, note: str | None) -> list[str]:
+    return ([note] if note else []) + ([] if clip.has_audio else ["This file has no audio track: the model hears silence."])
+
+
+def _judged_input(clip: Clip, clean: tuple[torch.Tensor, torch.Tensor], judged: tuple[torch.Tensor, torch.Tensor],
+                  timings: dict[str, float]) -> dict:
+    """The input a model was judged on, its change from the clean input and how perceptible that
+    is, as `Analysis` fields. `clean` and `judged` are (waveform `(1, L)` in [-1, 1], frames
+    `(1, T, 3, S, S)` in [0, 1]); adds the time taken to `timings["perceptibility"]`."""
+    clock = time.perf_counter()
+    delta_waveform = (judged[0] - clean[0])[0].cpu().numpy()
+    delta_frames = (judged[1] - clean[1])[0].permute(0, 2, 3, 1).cpu().numpy()
+    adversarial_frames = judged[1][0].permute(0, 2, 3, 1).cpu().numpy()
+    clean_frames = clip.frames.astype(np.float32) / 255
+    changed = [psnr(c, a) for c, a, d in zip(clean_frames, adversarial_frames, delta_frames) if d.any()]
+    perceptibility = {
+        "linf_255": linf_255(delta_frames),
+        "psnr_db": float(np.mean(changed)) if changed else math.inf,  # over the frames that changed (a mask hides some)
+        "ssim": float(np.mean([ssim(c, a) for c, a in zip(clean_frames, adversarial_frames)])),
+        "audio_linf": float(np.abs(delta_waveform).max()),
+        "snr_db": snr_db(clip.waveform, delta_waveform),
+        "db_x": db_x(clip.waveform, delta_waveform),
+    }
+    timings["perceptibility"] = time.perf_counter() - clock
+    return {"adversarial_frames": adversarial_frames, "adversarial_waveform": judged[0][0].cpu().numpy(),
+            "delta_frames": delta_frames, "delta_waveform": delta_waveform, "perceptibility": perceptibility}
+
+
+def _model_view(name: str, clean: AVOutput, judged: AVOutput, clean_maps: np.ndarray | None,
+                judged_maps: np.ndarray | None, timings: dict[str, float]) -> dict:
+    """What one entry made of the clean and the judged input, as `Analysis` fields: its outputs'
+    probabilities, maps `(T, S, S)` (given), the clip's t-SNE placements and what its map is.
+    Adds the placement's time to `timings["tsne"]`."""
+    card = describe(name)
+    clock = time.perf_counter()
+    embeddings = _place(cached_maps(name), clean, judged) if card.get("embeddings") else {}
+    timings["tsne"] = timings.get("tsne", 0.0) + time.perf_counter() - clock
+    return {"model_name": name, "classes": card["classes"],
+            "clean_probabilities": clean.logits[0].float().softmax(-1).cpu().numpy(),
+            "attacked_probabilities": judged.logits[0].float().softmax(-1).cpu().numpy(),
+            "clean_maps": clean_maps, "attacked_maps": judged_maps, "embeddings": embeddings,
+            "map_kind": map_kind(ModelConfig(**card["config"]))}
+
+
+def _trace(trace: AttackTrace) -> Trace:
+    """The first clip's trace of an attack (each field `(steps + 1, B)` -> `(steps + 1,)`), in numpy."""
+    columns = {f.name: getattr(trace, f.name)[:, 0] for f in dataclasses.fields(Trace)}
+    return Trace(**{name: (c.float() if c.is_floating_point() else c).cpu().numpy() for name, c in columns.items()})
+
+
+def _label(clean: AVOutput, truth: GroundTruth | None, classes: list[str]) -> int:
+    """The class an untargeted run is about: the clip's true class where the model knows it, else the clean prediction."""
+    return classes.index(truth.label) if truth is not None and truth.label in classes else int(clean.logits.argmax())
+
+
 def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: str = "pgd",
         settings: AttackSettings | None = None, target: str | None = None, truth: GroundTruth | None = None,
         device: str = "cpu", progress: Callable[[float, str], None] | None = None,
-        time_limit: float | None = None, region: str | None = None) -> Analysis:
+        time_limit: float | None = None, region: str | None = None, craft_on: str = SAME_MODEL) -> Analysis:
     """Attack one clip with every objective that applies and measure everything the app shows.
 
     `settings` carries the budgets (eps_visual in pixel units, 2/255 = 0.0078), steps and seed;
@@ -218,16 +341,17 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
     true label where the clip has ground truth, else from the model's own clean prediction;
     the attacks on the map keep the class the model predicts on the clean clip. `region` is where
     `map-target` moves the map (`avdemo.lab.targets`: "silent cello" or "x0, y0, x1, y1").
+    `craft_on`, another zoo entry with the same classes (`surrogate_entry`), makes it a black-box
+    transfer: the attack is crafted there, white-box, with its own objective (the clean prediction
+    it fights or keeps is that entry's), and the same adversarial input is judged on the model with
+    its defense; the analysis returned is the model's, its `surrogate` the crafting entry's.
     `progress(fraction, description)` hears of every attack step; past `time_limit` seconds
     the run stops with `RunTooLong`.
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    name, note = resolve_model(model, defense)
-    if name not in list_models():
-        raise ValueError(f"the model {name!r} is not in checkpoints/")
-    card = describe(name)
-    classes = card["classes"]
+    name, note, classes = _checked_entry(model, defense)
+    surrogate = surrogate_entry(craft_on, name)
     if target is not None and target not in classes:
         raise ValueError(f"unknown target class {target!r}")
     uses = attack_parameters(attack)
@@ -248,16 +372,15 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
     clock = time.perf_counter()
     with torch.no_grad():
         clean = network(waveform, frames)
+        attacker_clean = cached_model(surrogate, device)(waveform, frames) if surrogate else clean
     if target is not None:
         labels = torch.tensor([classes.index(target)], device=device)
     elif "keep_class" in uses and settings.keep_class:
-        labels = clean.logits.argmax(-1)
-    elif truth is not None and truth.label in classes:
-        labels = torch.tensor([classes.index(truth.label)], device=device)
+        labels = attacker_clean.logits.argmax(-1)
     else:
-        labels = clean.logits.argmax(-1)
+        labels = torch.tensor([_label(attacker_clean, truth, classes)], device=device)
     tried: list[tuple[ObjectiveOutcome, AttackResult, AVOutput, np.ndarray | None, tuple]] = []
-    objectives = objectives_for(name)
+    objectives = [parse_objective(f"transfer:{surrogate}", name)] if surrogate else objectives_for(name)
     begun = time.perf_counter()
     size = frames.shape[-1]
     clean_maps = _maps(clean, size)
@@ -292,40 +415,58 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         tried.append((outcome, result, output, maps, score))
     best, result, attacked, attacked_maps, _ = max(tried, key=lambda item: item[4])
     timings["attack"] = time.perf_counter() - clock
-    _record_step_seconds(name, (time.perf_counter() - begun) / (len(objectives) * settings.steps))
+    _record_step_seconds(surrogate or name, (time.perf_counter() - begun) / (len(objectives) * settings.steps))
+
+    judged = _judged_input(clip, (waveform, frames), (result.waveform, result.frames), timings)
+    analysis = Analysis(
+        **_model_view(name, clean, attacked, clean_maps, attacked_maps, timings), **judged, clip=clip, truth=truth,
+        targeted=target is not None, label=int(labels[0]), trace=_trace(result.trace),  # of the winning objective's attack
+        objectives=[outcome for outcome, *_ in tried], winner=best.name, notes=_notes(clip, note), seconds=timings,
+        attack=attack, settings=settings, region=region, target_name=target_name, target_boxes=target_boxes)
+    if surrogate:  # what the attacker saw: the same input on the model it crafted on, white-box
+        own = parse_objective("ce", surrogate)
+        on_surrogate = result.output.logits[0].float().softmax(-1)
+        analysis.surrogate = dataclasses.replace(
+            analysis, **_model_view(surrogate, attacker_clean, result.output, _maps(attacker_clean, size),
+                                    _maps(result.output, size), timings),
+            objectives=[ObjectiveOutcome(own.name, own.describe(), classes[int(on_surrogate.argmax())],
+                                         float(on_surrogate[labels[0]]), best.seconds)],
+            winner=own.name, notes=_notes(clip, None))
+    return analysis
+
+
+def run_masking(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, share: float = 0.2,
+                mode: str = "both-sync", seed: int = 0, truth: GroundTruth | None = None, device: str = "cpu") -> Analysis:
+    """The model (with its defense) on the clip with a share in [0, 1] of its time masked, and no
+    attack: `mode` is a key of `avdemo.data.masking.MODES` ("visual", "audio", "both-sync": both at
+    the same moments, "both-async": both at different moments), the windows drawn by
+    `avdemo.data.masking.draw_mask` with the int `seed` (silence in the audio, the ImageNet-mean
+    frame in the video). Returns an `Analysis` like an attack's: attack `MASKING`, the masked clip
+    as the judged ("adversarial") input, no trace and no objective, `masking` saying what was
+    hidden; its label is the true class where the clip has one, else the clean prediction.
+    Bad settings raise ValueError."""
+    if mode not in MODES:
+        raise ValueError(f"unknown masking mode {mode!r}; choose one of {', '.join(MODES)}")
+    share = check_share(share)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    name, note, classes = _checked_entry(model, defense)
+    network = cached_model(name, device)
+    waveform, frames = clip.model_inputs(device)
+    timings["load"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    delta_waveform = result.delta_waveform[0].cpu().numpy()
-    adversarial_frames = result.frames[0].permute(0, 2, 3, 1).cpu().numpy()
-    clean_frames = clip.frames.astype(np.float32) / 255
-    perceptibility = {
-        "linf_255": linf_255(result.delta_frames.cpu().numpy()),
-        "psnr_db": float(np.mean([psnr(c, a) for c, a in zip(clean_frames, adversarial_frames)])),
-        "ssim": float(np.mean([ssim(c, a) for c, a in zip(clean_frames, adversarial_frames)])),
-        "audio_linf": float(np.abs(delta_waveform).max()),
-        "snr_db": snr_db(clip.waveform, delta_waveform),
-        "db_x": db_x(clip.waveform, delta_waveform),
-    }
-    timings["perceptibility"] = time.perf_counter() - clock
-
-    clock = time.perf_counter()
-    embeddings = _place(cached_maps(name), clean, attacked) if card.get("embeddings") else {}
-    timings["tsne"] = time.perf_counter() - clock
-
-    trace = result.trace  # of the winning objective's attack
-    notes = [note] if note else []
-    if not clip.has_audio:
-        notes.append("This file has no audio track: the model hears silence.")
-    return Analysis(
-        model_name=name, classes=classes, clip=clip, truth=truth, targeted=target is not None, label=int(labels[0]),
-        clean_probabilities=clean.logits[0].float().softmax(-1).cpu().numpy(),
-        attacked_probabilities=attacked.logits[0].float().softmax(-1).cpu().numpy(),
-        adversarial_frames=adversarial_frames, adversarial_waveform=result.waveform[0].cpu().numpy(),
-        delta_frames=result.delta_frames[0].permute(0, 2, 3, 1).cpu().numpy(), delta_waveform=delta_waveform,
-        trace=Trace(loss=trace.loss[:, 0].float().cpu().numpy(), predicted=trace.predicted[:, 0].cpu().numpy(),
-                    confidence=trace.confidence[:, 0].float().cpu().numpy(),
-                    label_probability=trace.label_probability[:, 0].float().cpu().numpy()),
-        clean_maps=clean_maps, attacked_maps=attacked_maps, perceptibility=perceptibility, embeddings=embeddings,
-        objectives=[outcome for outcome, *_ in tried], winner=best.name, notes=notes, seconds=timings,
-        map_kind=map_kind(ModelConfig(**card["config"])), attack=attack, settings=settings, region=region,
-        target_name=target_name, target_boxes=target_boxes)
+    modality, synchronous = MODES[mode]
+    drawn = draw_mask(1, share, modality, synchronous, generator=int(seed), device=device)
+    masked = apply_mask(waveform, frames, drawn)
+    with torch.no_grad():
+        clean, judged = network(waveform, frames), network(*masked)
+    size = frames.shape[-1]
+    clean_maps, judged_maps = _maps(clean, size), _maps(judged, size)
+    timings["inference"] = time.perf_counter() - clock
+    hidden = Masking(share, mode, int(seed), drawn.units, drawn.frame_mask(frames.shape[1])[0].cpu().numpy(),
+                     drawn.sample_mask(waveform.shape[1])[0].cpu().numpy())
+    return Analysis(**_model_view(name, clean, judged, clean_maps, judged_maps, timings),
+                    **_judged_input(clip, (waveform, frames), masked, timings), clip=clip, truth=truth, targeted=False,
+                    label=_label(clean, truth, classes), trace=None, objectives=[], winner="", notes=_notes(clip, note),
+                    seconds=timings, attack=MASKING, masking=hidden)

@@ -4,7 +4,9 @@ The page's mp4 is H.264 + AAC, whose compression destroys a perturbation of 2/25
 needs the exact arrays the model was fooled by. A bundle is two files: `adversarial.npz` (the
 exact adversarial and clean inputs) and `run.json` (the settings, the entry's weights SHA-256,
 the code version, what the model said, and the command that makes the run again:
-`python -m avdemo.lab.replay run.json`).
+`python -m avdemo.lab.replay run.json`). A run crafted on another model records that model
+and its weights' SHA-256 (`craft_on`); a masked clip (no attack) records its masking settings
+(`masking`) and its arrays are the masked input.
 """
 
 from __future__ import annotations
@@ -57,23 +59,31 @@ def bundle_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
             "sample_rate": np.array(analysis.clip.sample_rate)}
 
 
-def settings_from_record(values: dict) -> AttackSettings:
-    """The AttackSettings a record stores (JSON turns per-channel budgets into lists)."""
+def settings_from_record(values: dict | None) -> AttackSettings | None:
+    """The AttackSettings a record stores (JSON turns per-channel budgets into lists); None for a masked clip."""
+    if values is None:
+        return None
     return AttackSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
-def run_record(analysis: Analysis, model: str, defense: str, attack: str, settings: AttackSettings, target: str | None,
-               inputs: dict[str, str | None], arrays: dict[str, np.ndarray]) -> dict:
-    """What a run was asked and what it gave, enough to make it again and check it."""
+def run_record(analysis: Analysis, model: str, defense: str, attack: str, settings: AttackSettings | None,
+               target: str | None, inputs: dict[str, str | None], arrays: dict[str, np.ndarray]) -> dict:
+    """What a run was asked and what it gave, enough to make it again and check it (`settings`
+    None for a masked clip, which has none)."""
     files = {kind: file_record(inputs.get(kind)) for kind in INPUT_KINDS}
     command = ["python -m avdemo.lab.replay", RECORD]
     command += [f"--{kind} {record['path']}" for kind, record in files.items() if record and not record["shipped"]]
+    surrogate, masking = analysis.surrogate, analysis.masking
     return {
         "code": code_version(),
         "model": model, "defense": defense, "entry": analysis.model_name, "entry_sha256": entry_digest(analysis.model_name),
-        "attack": attack, "settings": dataclasses.asdict(settings), "target": target, "region": analysis.region,
+        "craft_on": surrogate.model_name if surrogate else None,
+        "craft_on_sha256": entry_digest(surrogate.model_name) if surrogate else None,
+        "attack": attack, "settings": dataclasses.asdict(settings) if settings else None, "target": target,
+        "region": analysis.region,
+        "masking": {"share": masking.share, "mode": masking.mode, "seed": masking.seed} if masking else None,
         "inputs": {kind: record for kind, record in files.items() if record},
-        "label_attacked_away_from": analysis.classes[analysis.label] if not analysis.targeted else None,
+        "label_attacked_away_from": analysis.classes[analysis.label] if not analysis.targeted and not masking else None,
         "clean_prediction": analysis.classes[int(analysis.clean_probabilities.argmax())],
         "attacked_prediction": analysis.classes[int(analysis.attacked_probabilities.argmax())],
         "winning_objective": analysis.winner,
@@ -82,7 +92,7 @@ def run_record(analysis: Analysis, model: str, defense: str, attack: str, settin
     }
 
 
-def write_bundle(analysis: Analysis, folder: Path, model: str, defense: str, attack: str, settings: AttackSettings,
+def write_bundle(analysis: Analysis, folder: Path, model: str, defense: str, attack: str, settings: AttackSettings | None,
                  target: str | None, inputs: dict[str, str | None]) -> list[Path]:
     """Write `adversarial.npz` and `run.json` into `folder`; returns both paths."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .analysis import NO_DEFENSE, Analysis
+from .analysis import NO_DEFENSE, SAME_MODEL, Analysis
 
 DEFAULT_MODEL = "av-attention"  # the localization model: the page's first choice
 DEFAULT_CONTROLS = {"model": DEFAULT_MODEL, "defense": NO_DEFENSE, "attack": "pgd", "modality": "both", "eps_audio": 0.006,
                     "eps_visual": 2.0, "steps": 10, "compare": False, "model_b": DEFAULT_MODEL, "defense_b": NO_DEFENSE,
-                    "modality_b": "both", "paper": False}
+                    "modality_b": "both", "paper": False, "craft_on": SAME_MODEL}
 
 
 def predicted(analysis: Analysis, attacked: bool = True) -> str:

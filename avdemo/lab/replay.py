@@ -2,7 +2,8 @@
 --image F [--sound F]] [--out DIR]`.
 
 Reads the record the page wrote beside `adversarial.npz` (`avdemo.lab.export`), runs the same
-input, model, defense, attack and settings through the page's own steps, writes the new bundle
+input, model, defense, attack and settings (the model it was crafted on, or the masking of a
+masked clip) through the page's own steps, writes the new bundle
 to `--out`, and compares its adversarial arrays with the recorded ones. A shipped example is
 found by its path in the repository; an upload must be given again (its SHA-256 is checked).
 """
@@ -17,7 +18,7 @@ import numpy as np
 
 from ..paths import ROOT
 from ..zoo import entry_digest, list_models, sha256_of
-from .analysis import Analysis, run
+from .analysis import SAME_MODEL, Analysis, run, run_masking
 from .export import INPUT_KINDS, read_arrays, settings_from_record, write_bundle
 from .ui import load_input, model_frames
 
@@ -43,15 +44,23 @@ def input_paths(record: dict, given: dict[str, str | None]) -> dict[str, str | N
 
 
 def replay(record: dict, paths: dict[str, str | None], device: str = "cpu") -> Analysis:
-    """Run the recorded configuration on `paths` again, as the Run button does."""
-    if record["entry"] not in list_models():
-        raise SystemExit(f"the zoo has no entry {record['entry']!r}")
-    if entry_digest(record["entry"]) != record["entry_sha256"]:
-        raise SystemExit(f"{record['entry']} in checkpoints/ has other weights than the run used "
-                         f"(SHA-256 {record['entry_sha256'][:12]}…): the run cannot be made again exactly")
+    """Run the recorded configuration on `paths` again, as the Run (or the masking) button does."""
+    used = [(record["entry"], record["entry_sha256"])]
+    if record.get("craft_on"):
+        used.append((record["craft_on"], record["craft_on_sha256"]))
+    for entry, digest in used:
+        if entry not in list_models():
+            raise SystemExit(f"the zoo has no entry {entry!r}")
+        if entry_digest(entry) != digest:
+            raise SystemExit(f"{entry} in checkpoints/ has other weights than the run used "
+                             f"(SHA-256 {digest[:12]}…): the run cannot be made again exactly")
     clip, truth = load_input(paths["video"], paths["image"], paths["sound"], model_frames(record["model"], record["defense"]))
+    masking = record.get("masking")
+    if masking:
+        return run_masking(clip, record["model"], record["defense"], masking["share"], masking["mode"], masking["seed"],
+                           truth, device)
     return run(clip, record["model"], record["defense"], record["attack"], settings_from_record(record["settings"]),
-               record["target"], truth, device, region=record.get("region"))
+               record["target"], truth, device, region=record.get("region"), craft_on=record.get("craft_on") or SAME_MODEL)
 
 
 def main(argv: list[str] | None = None) -> None:

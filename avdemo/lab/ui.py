@@ -19,15 +19,18 @@ import gradio as gr
 import numpy as np
 
 from . import views
+from .. import NUM_SAMPLES, SAMPLE_RATE
 from ..attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, AttackSettings, attack_parameters, available_attacks, paper_preset
 from ..data.examples import EXAMPLES_DIR, SCENARIOS
+from ..data.masking import UNITS
 from ..data.truth import read_ground_truth
 from ..defenses import BASE_MODEL
 from ..media import MediaError, clip_from_image, decode_clip, write_mp4
 from ..models import IMAGENET_STD
 from ..paths import REPORTS
 from ..zoo import describe, list_models, models_with_role, read_card
-from .analysis import NO_DEFENSE, RunTooLong, defense_choices, estimated_seconds, resolve_model, run
+from .analysis import (MASKING, NO_DEFENSE, SAME_MODEL, Analysis, RunTooLong, defense_choices, estimated_seconds,
+                       resolve_model, run, run_masking)
 from .export import write_bundle
 from .lessons import DEFAULT_CONTROLS, lesson_for
 from .targets import region_at, resolve_region, silent_objects
@@ -66,6 +69,18 @@ def model_choices() -> list[str]:
     base model first, then the other fusions, the localization model and the unimodal ones."""
     models = models_with_role("fusion", "localization", "unimodal")
     return sorted(models, key=lambda name: (name != BASE_MODEL, describe(name)["role"] == "unimodal", name))
+
+
+def craft_choices() -> list[tuple[str, str]]:
+    """(label, key) for the craft-on menu: the model shown itself (white-box), then the model menu's
+    models and the other backbones' (the surrogates of transfer across architectures)."""
+    return [("the same model (white-box)", SAME_MODEL),
+            *((name, name) for name in (*model_choices(), *models_with_role("backbone")))]
+
+
+def transfers(model: str, defense: str, craft_on: str | None) -> bool:
+    """Whether a Run crafts its attack on another model than the one shown (black-box transfer)."""
+    return craft_on not in (None, "", SAME_MODEL) and craft_on != resolve_model(model, defense or NO_DEFENSE)[0]
 
 
 def shipped_example(video: str | Path) -> Path | None:
@@ -130,16 +145,17 @@ def attack_settings(modality: str, eps_audio: float, eps_visual_255: float, step
                           steps=int(steps), random_start=True, seed=int(seed))
 
 
-def _configuration(model: str, defense: str, modality: str) -> str:
-    return f"{model}, {'no defense' if defense in (None, '', NO_DEFENSE) else f'defense {defense}'}, attack on {modality}"
+def _configuration(model: str, defense: str, what: str) -> str:
+    return f"{model}, {'no defense' if defense in (None, '', NO_DEFENSE) else f'defense {defense}'}, {what}"
 
 
 def _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
-             progress: Callable[[float, str], None], region: str | None = None):
+             progress: Callable[[float, str], None], region: str | None = None, craft_on: str = SAME_MODEL):
     """One configuration's run; bad settings and the host's time cap become `gr.Error`."""
     try:
         settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
-        return run(clip, model, defense, attack, settings, target, truth, _device(), progress, RUN_SECONDS, region)
+        return run(clip, model, defense, attack, settings, target, truth, _device(), progress, RUN_SECONDS, region,
+                   craft_on)
     except RunTooLong as error:
         raise gr.Error(f"Stopped: {error} (AVDEMO_RUN_SECONDS, set by this page's host). Try fewer steps.") from error
     except ValueError as error:
@@ -147,59 +163,101 @@ def _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visua
 
 
 def run_cost(model: str, defense: str, steps: int, compare: bool = False, model_b: str = "",
-             defense_b: str = "") -> tuple[float, int]:
-    """Expected seconds of attack and gradient steps of a Run (both configurations in compare mode)."""
-    seconds, count = estimated_seconds(model, defense or NO_DEFENSE, steps)
-    if compare:
+             defense_b: str = "", craft_on: str = SAME_MODEL) -> tuple[float, int]:
+    """Expected seconds of attack and gradient steps of a Run (both configurations in compare mode,
+    which crafting on another model turns off). Raises ValueError for a model that cannot be crafted on."""
+    seconds, count = estimated_seconds(model, defense or NO_DEFENSE, steps, craft_on or SAME_MODEL)
+    if compare and not transfers(model, defense, craft_on):
         more_seconds, more = estimated_seconds(model_b or model, defense_b or NO_DEFENSE, steps)
         seconds, count = seconds + more_seconds, count + more
     return seconds, count
 
 
-def cost_hint(model: str, defense: str, steps: int, compare: bool = False, model_b: str = "", defense_b: str = "") -> str:
+def cost_hint(model: str, defense: str, steps: int, compare: bool = False, model_b: str = "", defense_b: str = "",
+              craft_on: str = SAME_MODEL) -> str:
     """What a Run will cost, said before it starts: gradient steps and the expected seconds."""
-    seconds, count = run_cost(model, defense, steps, compare, model_b, defense_b)
+    seconds, count = run_cost(model, defense, steps, compare, model_b, defense_b, craft_on)
     slow = " A slow run: progress is shown per step." if seconds > SLOW_SECONDS else ""
     return f"This Run: {count} gradient steps, about {seconds:.1f} s of attack.{slow}"
 
 
 @gpu
 def run_attack(video, image, sound, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
-               compare=False, model_b=None, defense_b=None, modality_b=None, region=None, progress=gr.Progress()):
+               compare=False, model_b=None, defense_b=None, modality_b=None, region=None, craft_on=SAME_MODEL,
+               progress=gr.Progress()):
     """The Run button: decode, attack one configuration (or two, to compare), measure, and
     render every view. `region`: where `map-target` moves the map (`avdemo.lab.targets`).
-    Returns the values of `OUTPUTS`, in order."""
+    `craft_on`: another model to craft the attack on (black-box transfer); column A then shows the
+    model chosen, never touched by the attacker, and column B the crafting model, in place of
+    compare mode's second configuration. Returns the values of `OUTPUTS`, in order."""
     defense, defense_b = defense or NO_DEFENSE, defense_b or NO_DEFENSE
     model_b, modality_b = model_b or model, modality_b or modality
     target = None if target in (None, "", "none") else target
     region = region if takes_region(attack) else None
-    if run_cost(model, defense, steps, bool(compare), model_b, defense_b)[0] > SLOW_SECONDS:
-        gr.Warning(cost_hint(model, defense, steps, bool(compare), model_b, defense_b))
+    craft_on = craft_on or SAME_MODEL
+    transfer = transfers(model, defense, craft_on)
+    compare = bool(compare) and not transfer
+    try:
+        slow = run_cost(model, defense, steps, compare, model_b, defense_b, craft_on)[0] > SLOW_SECONDS
+    except ValueError as error:  # a model the attack cannot be crafted on
+        raise gr.Error(str(error)) from error
+    if slow:
+        gr.Warning(cost_hint(model, defense, steps, compare, model_b, defense_b, craft_on))
     share = 0.45 if compare else 0.9
     clip, truth = load_input(video, image, sound, model_frames(model, defense))
     analysis = _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visual_255, steps, target, seed, paper,
-                        lambda done, text: progress(share * done, desc=f"A: {text}"), region)
+                        lambda done, text: progress(share * done, desc=f"A: {text}"), region, craft_on)
+    first = f"A: {_configuration(model, defense, f'attack on {modality}')}"
     second = None
-    if compare:
+    if transfer:
+        first += f"; crafted on {craft_on}, this model never touched by the attacker"
+        second = (analysis.surrogate, f"B: {craft_on}, the model the attack was crafted on (white-box: what the attacker saw)")
+    elif compare:
         clip_b, truth_b = (clip, truth) if model_frames(model_b, defense_b) == len(clip.frames) else \
             load_input(video, image, sound, model_frames(model_b, defense_b))
-        second = _analyse(clip_b, truth_b, model_b, defense_b, attack, modality_b, eps_audio, eps_visual_255, steps, target,
-                          seed, paper, lambda done, text: progress(0.45 + share * done, desc=f"B: {text}"), region)
+        second = (_analyse(clip_b, truth_b, model_b, defense_b, attack, modality_b, eps_audio, eps_visual_255, steps,
+                           target, seed, paper, lambda done, text: progress(0.45 + share * done, desc=f"B: {text}"), region),
+                  f"B: {_configuration(model_b, defense_b, f'attack on {modality_b}')}")
     progress(0.92, desc="drawing")
-    clean_audio, adversarial_audio, perturbation_audio, gain_note = views.audio_tracks(analysis)
-    perturbation, perturbation_note = views.perturbation_image(analysis)
     bundle = write_bundle(analysis, Path(tempfile.mkdtemp(prefix="avdemo-")), model, defense, attack, analysis.settings,
                           target, {"video": video, "image": image, "sound": sound})
+    return _outputs((analysis, first), second, bundle)
 
-    def column(result, label: str, configuration: str) -> tuple:
-        if result is None:
+
+@gpu
+def mask_clip(video, image, sound, model, defense, share_percent, mode, seed):
+    """The masking button: the model (with its defense) on the clip with `share_percent` % of its
+    time masked in `mode` (a key of `avdemo.data.masking.MODES`), drawn with `seed`, and no attack,
+    shown through the Run's views in column A. Returns the values of `OUTPUTS`, in order."""
+    defense = defense or NO_DEFENSE
+    clip, truth = load_input(video, image, sound, model_frames(model, defense))
+    try:
+        analysis = run_masking(clip, model, defense, float(share_percent) / 100, mode, int(seed or 0), truth, _device())
+    except ValueError as error:
+        raise gr.Error(str(error)) from error
+    bundle = write_bundle(analysis, Path(tempfile.mkdtemp(prefix="avdemo-")), model, defense, MASKING, None, None,
+                          {"video": video, "image": image, "sound": sound})
+    what = f"{float(share_percent):.0f} % of the time masked in {views.MASK_MODE_NAMES[mode]}, no attack"
+    return _outputs((analysis, f"A: {_configuration(model, defense, what)}"), None, bundle)
+
+
+def _outputs(first: tuple[Analysis, str], second: tuple[Analysis, str] | None, bundle: list[Path]) -> tuple:
+    """The values of `OUTPUTS`: a column per (analysis, heading), B's empty without a second, then
+    the details of the first and its take-away bundle."""
+    analysis = first[0]
+    clean_audio, adversarial_audio, perturbation_audio, gain_note = views.audio_tracks(analysis)
+    perturbation, perturbation_note = views.perturbation_image(analysis)
+
+    def column(shown: tuple[Analysis, str] | None) -> tuple:
+        if shown is None:
             return "", None, "", None
-        return (f"**{label}: {configuration}**. {views.localization_verdict(result)}", views.segment_strip(result),
+        result, heading = shown
+        return (f"**{heading}**. {views.localization_verdict(result)}", views.segment_strip(result),
                 views.summary_markdown(result), views.top_k_figure(result))
 
     return (
-        *column(analysis, "A", _configuration(model, defense, modality)),
-        *column(second, "B", _configuration(model_b, defense_b, modality_b)),
+        *column(first),
+        *column(second),
         perturbation,
         perturbation_note,
         clean_audio,
@@ -330,7 +388,7 @@ def apply_lesson(video: str | None) -> tuple:
 
 
 LESSON_CONTROLS = ("model", "defense", "attack", "modality", "eps_audio", "eps_visual", "steps", "compare", "model_b",
-                   "defense_b", "modality_b", "paper")
+                   "defense_b", "modality_b", "paper", "craft_on")
 ARRIVAL = {"example": "duck-beside-rooster", **DEFAULT_CONTROLS, "target": "none", "seed": 0}  # the page's first state
 ARRIVAL_VIDEO = EXAMPLES_DIR / f"{ARRIVAL['example']}.mp4"
 _arrival_lock = threading.Lock()
@@ -340,7 +398,7 @@ _arrival_lock = threading.Lock()
 def _arrival() -> tuple:
     values = run_attack(str(ARRIVAL_VIDEO), None, None, *(ARRIVAL[k] for k in ("model", "defense", "attack", "modality", "eps_audio",
                                                                       "eps_visual", "steps", "target", "seed", "paper")),
-                        progress=lambda *args, **kwargs: None)
+                        craft_on=ARRIVAL["craft_on"], progress=lambda *args, **kwargs: None)
     return str(ARRIVAL_VIDEO), lesson_markdown(ARRIVAL_VIDEO.stem), values
 
 
@@ -351,6 +409,32 @@ def arrival() -> tuple:
     with _arrival_lock:
         video, lesson, values = _arrival()
     return (video, lesson, *values)
+
+
+def masking_note(frames: int) -> str:
+    """What the masking control does, said for clips of `frames` frames (the models' T)."""
+    window = NUM_SAMPLES / UNITS / SAMPLE_RATE
+    return (f"Hide a share of the clip's time and run the Model above (with its Defense) on it, **with no attack**. "
+            f"The clip is cut into {UNITS} windows of {100 / UNITS:.0f} % ({window:.2f} s) and that share of them is drawn "
+            "at random (*Draw* picks others): the sound is silenced in a masked window, and a frame is replaced by the "
+            "ImageNet-mean frame (no signal, to the model) when its moment falls in one. These models see "
+            f"{frames} frames, at {views.frame_moments(frames)} of the clip, so 5 % silences {window:.2f} s of sound but "
+            "hides a frame only when the drawn window holds one of those moments. The result shows in column A "
+            "(compare and craft-on do not apply).")
+
+
+def shown_columns(compare: bool, model: str, defense: str, craft_on: str) -> tuple:
+    """The compare controls (compare mode, unless the attack is crafted on another model) and
+    column B (compare mode, or the model the attack is crafted on)."""
+    transfer = transfers(model, defense, craft_on)
+    return gr.update(visible=bool(compare) and not transfer), gr.update(visible=bool(compare) or transfer)
+
+
+def transfer_layout(compare: bool, model: str, defense: str, craft_on: str) -> tuple:
+    """`shown_columns`, and the compare box: off and locked while column B shows the crafting model."""
+    transfer = transfers(model, defense, craft_on)
+    box = gr.update(value=False, interactive=False) if transfer else gr.update(interactive=True)
+    return (*shown_columns(compare and not transfer, model, defense, craft_on), box)
 
 
 def build_app() -> gr.Blocks:
@@ -400,6 +484,15 @@ def build_app() -> gr.Blocks:
                                                     label="Defense B", elem_id="defense-b")
                             modality_b = gr.Radio(list(MODALITIES), value=ARRIVAL["modality_b"], label="Attacked modality B",
                                                   elem_id="modality-b")
+                    with gr.Accordion("Black-box transfer: craft the attack on another model", open=False,
+                                      elem_id="transfer"):
+                        craft_on = gr.Dropdown(craft_choices(), value=ARRIVAL["craft_on"], label="Craft the attack on",
+                                               elem_id="craft-on")
+                        gr.Markdown("The attack is crafted on this model (white-box: its gradients, the attack's own "
+                                    "objective) and the **same** adversarial input is shown on the Model above, with its "
+                                    "Defense, which the attacker never touches. Column A shows that model, column B the "
+                                    "one the attack was crafted on; *Compare with B* is off meanwhile. Any model here "
+                                    "knows the same classes.")
                     snr = gr.Markdown()
                     with gr.Accordion("More attack settings", open=False):
                         steps = gr.Slider(1, 50, value=ARRIVAL["steps"], step=1, label="Steps (iterative attacks)", elem_id="steps")
@@ -410,6 +503,16 @@ def build_app() -> gr.Blocks:
                         paper = gr.Checkbox(value=ARRIVAL["paper"], label="Use the paper preset exactly (per-channel ε)",
                                             elem_id="paper")
                         preset_note = gr.Markdown()
+                    with gr.Accordion("Mask part of the clip (no attack)", open=False, elem_id="masking"):
+                        gr.Markdown(masking_note(model_frames(ARRIVAL["model"])) if models else "")
+                        mask_share = gr.Slider(0, 30, value=20, step=5, label="Share of the clip's time masked (%)",
+                                               elem_id="mask-share")
+                        mask_mode = gr.Radio([(name, key) for key, name in views.MASK_MODE_NAMES.items()], value="both-sync",
+                                             label="What is masked", elem_id="mask-mode")
+                        with gr.Row():
+                            mask_seed = gr.Number(value=0, precision=0, label="Draw (which windows)", elem_id="mask-seed",
+                                                  min_width=80)
+                            mask_button = gr.Button("Mask and run the model", elem_id="mask-run")
                     with gr.Accordion("The clip: play it, or upload your own video or an image with a sound", open=False):
                         video = gr.Video(label="Video", sources=["upload"], height=240, elem_id="video")
                         image = gr.Image(label="Image", type="filepath", sources=["upload"], height=160)
@@ -422,13 +525,18 @@ def build_app() -> gr.Blocks:
                         with gr.Column():
                             verdict_a = gr.Markdown(elem_id="verdict-a")
                             strip_a = gr.Image(label="Where the model hears the sound, per segment: clean (top), attacked "
-                                                     "(bottom); green box = the sounding object, white = silent ones",
+                                                     "or masked (middle); green box = the sounding object, white = silent ones. "
+                                                     "Bottom: each segment's perturbation, the frame's |change| in 8-px "
+                                                     "blocks amplified by the factor written (black = none), the blue bar "
+                                                     "and dB: the audio perturbation in the segment's window, against the "
+                                                     "clip's level",
                                                elem_id="strip-a", format="jpeg", show_label=True, buttons=[])
                             summary_a = gr.Markdown(elem_id="summary")
                             top_k_a = gr.Plot(label="Predictions", elem_id="top-k-a")
                         with gr.Column(visible=False) as column_b:
                             verdict_b = gr.Markdown(elem_id="verdict-b")
-                            strip_b = gr.Image(label="B, per segment: clean (top), attacked (bottom), same colour scale",
+                            strip_b = gr.Image(label="B, per segment: clean (top), attacked (middle), same colour scale; "
+                                                     "the perturbation (bottom)",
                                                elem_id="strip-b", format="jpeg", buttons=[])
                             summary_b = gr.Markdown(elem_id="summary-b")
                             top_k_b = gr.Plot(label="Predictions, B", elem_id="top-k-b")
@@ -466,17 +574,22 @@ def build_app() -> gr.Blocks:
                  "adversarial_video": adversarial_video, "take_away": take_away}
         outputs = [named[name] for name in OUTPUTS]
         run_inputs = [video, image, sound, model, defense, attack, modality, eps_audio, eps_visual, steps, target, seed, paper,
-                      compare, model_b, defense_b, modality_b, target_region]
+                      compare, model_b, defense_b, modality_b, target_region, craft_on]
         # progress on the cost line only: a ticking tracker over every output costs the browser
         # more CPU than the attack's own steps on a small machine
         run_button.click(run_attack, inputs=run_inputs, outputs=outputs, api_name="run", show_progress_on=[cost])
+        mask_button.click(mask_clip, inputs=[video, image, sound, model, defense, mask_share, mask_mode, mask_seed],
+                          outputs=outputs, api_name="mask", show_progress_on=[cost])
         video_button.click(playable_video, inputs=[take_away], outputs=[adversarial_video], api_name="playable_video")
         if examples:
             demo.load(arrival, outputs=[video, lesson, *outputs], api_name="arrival", show_progress_on=[strip_a])
-        compare.change(lambda on: (gr.update(visible=on), gr.update(visible=on)), inputs=[compare],
-                       outputs=[compare_controls, column_b], api_visibility="private")
-        for control in (model, defense, steps, compare, model_b, defense_b):
-            control.change(cost_hint, inputs=[model, defense, steps, compare, model_b, defense_b], outputs=[cost],
+        layout_inputs = [compare, model, defense, craft_on]
+        compare.change(shown_columns, inputs=layout_inputs, outputs=[compare_controls, column_b], api_visibility="private")
+        for control in (craft_on, model, defense):
+            control.change(transfer_layout, inputs=layout_inputs, outputs=[compare_controls, column_b, compare],
+                           api_visibility="private")
+        for control in (model, defense, steps, compare, model_b, defense_b, craft_on):
+            control.change(cost_hint, inputs=[model, defense, steps, compare, model_b, defense_b, craft_on], outputs=[cost],
                            api_visibility="private")
         preset.click(paper_preset_values, inputs=[modality], outputs=[eps_audio, eps_visual, steps, paper, preset_note],
                      api_name="paper_preset")
@@ -493,7 +606,7 @@ def build_app() -> gr.Blocks:
                              api_visibility="private")
         controls = {"model": model, "defense": defense, "attack": attack, "modality": modality, "eps_audio": eps_audio,
                     "eps_visual": eps_visual, "steps": steps, "compare": compare, "model_b": model_b,
-                    "defense_b": defense_b, "modality_b": modality_b, "paper": paper}
+                    "defense_b": defense_b, "modality_b": modality_b, "paper": paper, "craft_on": craft_on}
         lesson_button.click(apply_lesson, inputs=[video], outputs=[controls[name] for name in LESSON_CONTROLS],
                             api_name="apply_lesson")
     return demo

@@ -14,7 +14,10 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from .. import SAMPLE_RATE
+from ..attacks import attack_parameters
+from ..data.masking import masked_count
 from ..measures.localization import MAP_KINDS, peaks
+from ..models.segments import window_length, window_starts
 from .analysis import PEAK_MOVED, Analysis
 
 TOP_K = 5
@@ -22,6 +25,17 @@ PLOT_MARGIN = {"l": 40, "r": 10, "t": 40, "b": 40}
 HEATMAP_COLOURS = cv2.COLORMAP_VIRIDIS
 MODALITY_SYMBOLS = {"audio": "circle", "visual": "triangle-up", "fused": "square"}
 TARGET_COLOUR = (255, 60, 255)  # magenta: apart from the green source, the white silent objects and viridis
+AUDIO_BAR_COLOUR = (90, 200, 255)  # light blue: the audio perturbation's level in a segment's window
+CHANGE_COLOURS = cv2.COLORMAP_MAGMA  # a frame's amplified |change|, apart from the maps' viridis: black = none
+CHANGE_BLOCK = 8  # px: the |change| is averaged over blocks this wide (where it is, not its pattern, which as
+# pixel noise tripled the strip's JPEG: +130 kB for 4 segments, against +11 kB in blocks)
+AUDIO_BAR_HEIGHT = 6
+FEATURE_SERIES = (("temporal_variance", "how much the features change over time"),
+                  ("modality_cosine", "audio-visual agreement (cosine)"))
+FEATURE_TERMS = ("lambda_temporal", "lambda_misalign")  # settings of the attacks whose objective has those terms
+MASK_MODE_NAMES = {"visual": "the video only", "audio": "the audio only", "both-sync": "both, at the same moments",
+                   "both-async": "both, at different moments"}
+"""`avdemo.data.masking.MODES` in words."""
 
 
 def top_k_figure(analysis: Analysis) -> go.Figure:
@@ -32,9 +46,10 @@ def top_k_figure(analysis: Analysis) -> go.Figure:
     names = [f"{analysis.classes[i]} ✔ (true)" if analysis.classes[i] == truth else analysis.classes[i] for i in order]
     figure = go.Figure()
     figure.add_bar(y=names, x=clean[order], orientation="h", name="clean", marker_color="#4c78a8")
-    figure.add_bar(y=names, x=attacked[order], orientation="h", name="attacked", marker_color="#e45756")
+    figure.add_bar(y=names, x=attacked[order], orientation="h", name=analysis.after, marker_color="#e45756")
     figure.update_layout(height=300, margin=PLOT_MARGIN, barmode="group", xaxis={"range": [0, 1], "title": "probability"},
-                         yaxis={"autorange": "reversed"}, title="Top classes: clean vs attacked", legend={"orientation": "h"})
+                         yaxis={"autorange": "reversed"}, title=f"Top classes: clean vs {analysis.after}",
+                         legend={"orientation": "h"})
     return figure
 
 
@@ -90,11 +105,63 @@ def _banner(image: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
     cv2.putText(image, text, (5, image.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.42, colour, 1, cv2.LINE_AA)
 
 
+def _factor(gain: float) -> str:
+    return f"{gain:.0f}" if gain >= 10 else f"{gain:.2g}"
+
+
+def segment_audio_levels(analysis: Analysis) -> tuple[np.ndarray, str]:
+    """The audio perturbation (`delta_waveform`) in each segment's window, the samples the model
+    hears with frame t (`avdemo.models.segments`), as its RMS in dB `(T,)` relative to the clean
+    clip's RMS, and the unit: "dB" (re the clip), or "dBFS" (re full scale) for a silent clip;
+    -inf where the window is untouched."""
+    delta, clean = analysis.delta_waveform.astype(np.float64), analysis.clip.waveform.astype(np.float64)
+    steps, total = len(analysis.clip.frames), len(delta)
+    length = window_length(total, steps)
+    rms = np.array([np.sqrt(np.mean(delta[max(0, start): min(total, start + length)] ** 2))
+                    for start in window_starts(total, steps)])
+    level = float(np.sqrt(np.mean(clean ** 2)))
+    reference, unit = (level, "dB") if level > 0 else (1.0, "dBFS")
+    with np.errstate(divide="ignore"):
+        return 20 * np.log10(rms / reference), unit
+
+
+def _perturbation_row(analysis: Analysis) -> np.ndarray:
+    """Each segment's perturbation, side by side `(S, T S, 3)` uint8: its frame's change |delta|
+    (mean over RGB) averaged over `CHANGE_BLOCK`-pixel blocks and amplified by one gain for every
+    segment (the largest pixel change = 1, the gain written on the tile; magma: black = no change);
+    a light-blue bar on a dark band along the top, as long as its audio perturbation's RMS is
+    against the strongest segment's, and that level in dB (`segment_audio_levels`): where in time
+    the attack put its energy shows at a glance."""
+    magnitude = np.abs(analysis.delta_frames).mean(axis=-1)  # (T, S, S)
+    peak = float(magnitude.max())
+    gain = 1 / peak if peak > 0 else 0.0
+    size = magnitude.shape[-1]
+    levels, unit = segment_audio_levels(analysis)
+    strongest = levels.max()
+    band = AUDIO_BAR_HEIGHT + 4
+    tiles = []
+    for change, level in zip(magnitude, levels):
+        blocks = cv2.resize(change, (size // CHANGE_BLOCK,) * 2, interpolation=cv2.INTER_AREA)
+        shown = cv2.resize(blocks, (size, size), interpolation=cv2.INTER_NEAREST)
+        tile = np.ascontiguousarray(cv2.applyColorMap(np.round(np.clip(shown * gain, 0, 1) * 255).astype(np.uint8),
+                                                      CHANGE_COLOURS)[..., ::-1])
+        heard = bool(np.isfinite(level))
+        tile[:band] = (tile[:band] * 0.35).astype(np.uint8)
+        if heard:
+            width = max(1, round(size * 10 ** ((level - strongest) / 20)))
+            tile[2: band - 2, :width] = AUDIO_BAR_COLOUR
+        frames_text = f"|change| x{_factor(gain)}" if peak > 0 else "frames kept"
+        _banner(tile, f"{frames_text}, {f'audio {level:+.0f} {unit}' if heard else 'audio kept'}", (255, 255, 255))
+        tiles.append(tile)
+    return np.concatenate(tiles, axis=1)
+
+
 def segment_strip(analysis: Analysis) -> np.ndarray | None:
-    """The maps of every segment side by side, clean above attacked: `(2 S, T S, 3)` uint8.
-    Each tile carries the ground-truth boxes and, where the clip has them, its pointing verdict
-    (green: on the source, orange: elsewhere). Every map is min-max normalised and coloured on
-    the same 0-1 viridis scale, so strips of two models compare directly. None without a map."""
+    """The maps of every segment side by side, clean above attacked (or masked), and below them
+    the perturbation of each segment (`_perturbation_row`): `(3 S, T S, 3)` uint8. Each map tile
+    carries the ground-truth boxes and, where the clip has them, its pointing verdict (green: on
+    the source, orange: elsewhere). Every map is min-max normalised and coloured on the same 0-1
+    viridis scale, so strips of two models compare directly. None without a map."""
     if analysis.clean_maps is None:
         return None
     rows = []
@@ -105,7 +172,7 @@ def segment_strip(analysis: Analysis) -> np.ndarray | None:
         for index, (frame, heat) in enumerate(zip(frames, maps)):
             target = analysis.target_boxes[index] if analysis.target_boxes is not None else None
             tile = _overlay(frame, heat, analysis.truth, index, target)
-            text = f"{'attacked' if attacked else 'clean'} {index + 1}"
+            text = f"{analysis.after if attacked else 'clean'} {index + 1}"
             colour = (255, 255, 255)
             if verdicts:
                 text += ": " + segment_verdict(verdicts[index])
@@ -113,8 +180,11 @@ def segment_strip(analysis: Analysis) -> np.ndarray | None:
             _banner(tile, text, colour)
             tiles.append(tile)
         rows.append(np.concatenate(tiles, axis=1))
+    rows.append(_perturbation_row(analysis))
     strip = np.concatenate(rows, axis=0)
-    strip[strip.shape[0] // 2 - 1: strip.shape[0] // 2 + 1] = 255  # a white rule between clean and attacked
+    size = analysis.clean_maps.shape[-1]
+    for edge in range(size, strip.shape[0], size):
+        strip[edge - 1: edge + 1] = 255  # a white rule between the rows
     return strip
 
 
@@ -164,7 +234,7 @@ def localization_verdict(analysis: Analysis) -> str:
     clean = analysis.localization_verdicts(analysis.clean_maps)
     attacked = analysis.localization_verdicts(analysis.attacked_maps)
     before, after = sum(v["hit"] for v in clean), sum(v["hit"] for v in attacked)
-    counts = f"(on the {analysis.truth.label} in {after}/{segments} segments attacked, {before}/{segments} clean)"
+    counts = f"(on the {analysis.truth.label} in {after}/{segments} segments {analysis.after}, {before}/{segments} clean)"
     if after >= before:
         return f"Localization kept {counts}."
     silent = [v["on"] for v in attacked if v["distractor"]]
@@ -175,14 +245,17 @@ def localization_verdict(analysis: Analysis) -> str:
 
 
 def perturbation_image(analysis: Analysis) -> tuple[np.ndarray | None, str]:
-    """The visual perturbation of the first frame, amplified to fill the range, and its scale."""
-    delta = analysis.delta_frames[0]
-    peak = float(np.abs(delta).max())
+    """The visual perturbation of the first of the most changed frames `(S, S, 3)` uint8,
+    amplified to fill the range, and its scale."""
+    peaks_per_frame = np.abs(analysis.delta_frames).reshape(len(analysis.delta_frames), -1).max(axis=1)
+    index = int(peaks_per_frame.argmax())
+    peak = float(peaks_per_frame[index])
     if peak == 0:
-        return None, "The frames were not attacked."
+        return None, f"The frames were not {analysis.after}."
     gain = 0.5 / peak
-    image = np.round(np.clip(0.5 + gain * delta, 0, 1) * 255).astype(np.uint8)
-    return image, f"Perturbation of frame 1, amplified ×{gain:.0f} (L∞ = {peak * 255:.2f}/255, grey = no change)"
+    image = np.round(np.clip(0.5 + gain * analysis.delta_frames[index], 0, 1) * 255).astype(np.uint8)
+    return image, (f"Perturbation of frame {index + 1}, amplified ×{_factor(gain)} (L∞ = {peak * 255:.2f}/255, "
+                   "grey = no change)")
 
 
 def audio_tracks(analysis: Analysis) -> tuple[tuple[int, np.ndarray], tuple[int, np.ndarray], tuple[int, np.ndarray] | None, str]:
@@ -196,9 +269,12 @@ def audio_tracks(analysis: Analysis) -> tuple[tuple[int, np.ndarray], tuple[int,
     adversarial, delta = analysis.adversarial_waveform, analysis.delta_waveform
     peak = float(np.abs(delta).max())
     if peak == 0:
-        return pcm(clean), pcm(adversarial), None, "The sound was not attacked."
+        return pcm(clean), pcm(adversarial), None, f"The sound was not {analysis.after}."
     gain = 0.5 / peak
-    return pcm(clean), pcm(adversarial), pcm(gain * delta), f"Perturbation amplified ×{gain:.0f} ({20 * math.log10(gain):+.0f} dB)"
+    note = f"Perturbation amplified ×{_factor(gain)} ({20 * math.log10(gain):+.0f} dB)"
+    if analysis.masking is not None:
+        note = f"The second player is the masked sound; the third, what the masking removed. {note}"
+    return pcm(clean), pcm(adversarial), pcm(gain * delta), note
 
 
 def _spectrogram(samples: np.ndarray, size: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -241,22 +317,47 @@ def sound_figure(analysis: Analysis) -> go.Figure:
     return figure
 
 
-def trace_figure(analysis: Analysis) -> go.Figure:
+def feature_series(analysis: Analysis) -> dict[str, np.ndarray]:
+    """The trace's feature statistics `(steps + 1,)` worth drawing, by their plain names: for the
+    attacks whose objective holds a temporal or audio-visual term (TIA, MMA, TMA: they take
+    `lambda_temporal` or `lambda_misalign`), each series the crafting model has (not all NaN)."""
+    if analysis.trace is None or not set(FEATURE_TERMS) & set(attack_parameters(analysis.attack)):
+        return {}
+    series = {label: getattr(analysis.trace, key) for key, label in FEATURE_SERIES}
+    return {label: values for label, values in series.items() if not np.isnan(values).all()}
+
+
+def trace_figure(analysis: Analysis) -> go.Figure | None:
     """The attack, step by step: its objective, and the probability of the label it fights
-    (true class, clean prediction or target) and of the predicted class."""
+    (true class, clean prediction or target) and of the predicted class; for TIA, MMA and TMA a
+    second panel with how much the segment features change over time and the audio-visual cosine
+    (`feature_series`). None for a run without an attack (a masked clip)."""
     trace = analysis.trace
+    if trace is None:
+        return None
     steps = np.arange(len(trace.loss))
-    figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_scatter(x=steps, y=trace.loss, name="attack objective", mode="lines+markers")
-    figure.add_scatter(x=steps, y=trace.label_probability, name="P(label attacked)", mode="lines+markers", secondary_y=True)
+    series = feature_series(analysis)
+    rows = 2 if series else 1
+    figure = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.14,
+                           specs=[[{"secondary_y": True}]] * rows)
+    figure.add_scatter(x=steps, y=trace.loss, name="attack objective", mode="lines+markers", row=1, col=1)
+    figure.add_scatter(x=steps, y=trace.label_probability, name="P(label attacked)", mode="lines+markers",
+                       secondary_y=True, row=1, col=1)
     predicted = [analysis.classes[i] for i in trace.predicted.tolist()]
     figure.add_scatter(x=steps, y=trace.confidence, name="P(predicted class)", mode="lines+markers",
-                       text=predicted, hovertemplate="step %{x}: %{text} %{y:.2f}", secondary_y=True)
-    figure.update_layout(height=300, margin=PLOT_MARGIN, title=f"Attack trace, objective {analysis.winner} (step 0 = clean input)",
-                         legend={"orientation": "h", "y": -0.25})
-    figure.update_xaxes(title_text="step")
-    figure.update_yaxes(title_text="objective", secondary_y=False)
-    figure.update_yaxes(title_text="probability", range=[0, 1], secondary_y=True)
+                       text=predicted, hovertemplate="step %{x}: %{text} %{y:.2f}", secondary_y=True, row=1, col=1)
+    for (key, label), secondary in zip(FEATURE_SERIES, (False, True)):
+        if label in series:
+            figure.add_scatter(x=steps, y=series[label], name=label, mode="lines+markers", line={"dash": "dot"},
+                               secondary_y=secondary, row=2, col=1)
+            figure.update_yaxes(title_text="variance" if key == "temporal_variance" else "cosine",
+                                secondary_y=secondary, row=2, col=1)
+    figure.update_layout(height=300 + 180 * (rows - 1), margin=PLOT_MARGIN,
+                         title=f"Attack trace, objective {analysis.winner} (step 0 = clean input)",
+                         legend={"orientation": "h", "y": -0.25 / rows})
+    figure.update_xaxes(title_text="step", row=rows, col=1)
+    figure.update_yaxes(title_text="objective", secondary_y=False, row=1, col=1)
+    figure.update_yaxes(title_text="probability", range=[0, 1], secondary_y=True, row=1, col=1)
     return figure
 
 
@@ -321,16 +422,72 @@ def tsne_figure(analysis: Analysis) -> go.Figure:
     return go.Figure({"data": data, "layout": {**base["layout"], "annotations": annotations}}, _validate=False)
 
 
+def outcome(analysis: Analysis) -> str:
+    """What the attack did to the model, in a few words: "fooled, dog → cow", "not fooled, dog →
+    dog", "wrong already on the clean clip, ..." (targeted: fooled when the target is predicted);
+    for an attack on the map, what moved and what did not (`map_attack_sentence`)."""
+    sentence = map_attack_sentence(analysis)
+    if sentence:
+        return sentence[0].lower() + sentence[1:].rstrip(".")
+    clean = analysis.classes[int(analysis.clean_probabilities.argmax())]
+    attacked = analysis.classes[int(analysis.attacked_probabilities.argmax())]
+    label = analysis.classes[analysis.label]
+    if analysis.targeted:
+        return f"{'fooled' if attacked == label else 'not fooled'} (target {label}), {clean} → {attacked}"
+    if clean != label:
+        return f"wrong already on the clean clip, {clean} → {attacked}"
+    return f"{'fooled' if attacked != label else 'not fooled'}, {clean} → {attacked}"
+
+
+def transfer_sentence(analysis: Analysis) -> str | None:
+    """Whether an attack crafted on another model transferred, in one sentence: "Crafted on av-sum
+    (white-box: fooled, dog → cow); on av-concat, never touched by the attacker: not fooled, dog →
+    dog." None for a white-box run."""
+    surrogate = analysis.surrogate
+    if surrogate is None:
+        return None
+    return (f"Crafted on {surrogate.model_name} (white-box: {outcome(surrogate)}); on {analysis.model_name}, never "
+            f"touched by the attacker: {outcome(analysis)}.")
+
+
+def frame_moments(steps: int) -> str:
+    """Where T evenly spaced frames sit in a clip (frame t at (t + 0.5) / T), in words: "12.5%, 37.5%, ..."."""
+    return ", ".join(f"{(t + 0.5) / steps:.1%}" for t in range(steps))
+
+
+def masking_sentence(analysis: Analysis) -> str | None:
+    """What a masked run hid, in words, and for clips with fewer frames than windows what masking a
+    frame means (`avdemo.data.masking`). None for an attack."""
+    masking = analysis.masking
+    if masking is None:
+        return None
+    steps, units = len(masking.frames), masking.units
+    hidden = [str(index + 1) for index in np.flatnonzero(masking.frames)]
+    frames = f"frame{'s' if len(hidden) > 1 else ''} {', '.join(hidden)}" if hidden else "no frame"
+    text = (f"No attack: {masking.share:.0%} of the clip's time masked in {MASK_MODE_NAMES[masking.mode]} "
+            f"({masked_count(masking.share, units)} of {units} windows of {1 / units:.0%}, draw {masking.seed}): "
+            f"{frames} of {steps} replaced by the ImageNet-mean frame (no signal, to the model), "
+            f"{masking.samples.mean():.0%} of the sound silenced.")
+    if steps < units:
+        window = len(masking.samples) / units / analysis.clip.sample_rate
+        text += (f" With {steps} frames (at {frame_moments(steps)} of the clip) a masked window silences {window:.2f} s of sound "
+                 "but hides a frame only when that frame's moment falls in it.")
+    return text
+
+
 def summary_markdown(analysis: Analysis) -> str:
     """Predictions, verdicts and perceptibility in a few lines."""
     clean = analysis.classes[int(analysis.clean_probabilities.argmax())]
     attacked = analysis.classes[int(analysis.attacked_probabilities.argmax())]
     p = analysis.perceptibility
-    lines = [f"**{analysis.model_name}**: clean prediction **{clean}**, under attack **{attacked}**"
+    state = "once masked" if analysis.masking is not None else "under attack"
+    lines = [f"**{analysis.model_name}**: clean prediction **{clean}**, {state} **{attacked}**"
              + (f" (true: **{analysis.truth.label}**)" if analysis.truth else "")]
-    sentence = map_attack_sentence(analysis)
-    if sentence:
-        lines.append(f"- **{sentence}**")
+    for sentence in (transfer_sentence(analysis), map_attack_sentence(analysis)):
+        if sentence:
+            lines.append(f"- **{sentence}**")
+    if analysis.masking is not None:
+        lines.append(f"- {masking_sentence(analysis)}")
     for notes in analysis.notes:
         lines.append(f"- {notes}")
     if len(analysis.objectives) > 1:
@@ -344,7 +501,7 @@ def summary_markdown(analysis: Analysis) -> str:
         clean_hits = sum(v["hit"] for v in analysis.localization_verdicts(analysis.clean_maps))
         attacked_hits = sum(v["hit"] for v in analysis.localization_verdicts(analysis.attacked_maps))
         frames = len(analysis.clean_maps)
-        lines.append(f"- Pointing game: {clean_hits}/{frames} frames on the source clean, {attacked_hits}/{frames} attacked")
+        lines.append(f"- Pointing game: {clean_hits}/{frames} frames on the source clean, {attacked_hits}/{frames} {analysis.after}")
     if analysis.map_kind is not None:
         lines.append(f"- The map is the {MAP_KINDS[analysis.map_kind]}.")
     return "\n".join(lines)
