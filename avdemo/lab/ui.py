@@ -54,7 +54,7 @@ except ImportError:
         return function
 
 
-def _device() -> str:
+def compute_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -154,7 +154,7 @@ def _analyse(clip, truth, model, defense, attack, modality, eps_audio, eps_visua
     """One configuration's run; bad settings and the host's time cap become `gr.Error`."""
     try:
         settings = attack_settings(modality, eps_audio, eps_visual_255, steps, seed, bool(paper))
-        return run(clip, model, defense, attack, settings, target, truth, _device(), progress, RUN_SECONDS, region,
+        return run(clip, model, defense, attack, settings, target, truth, compute_device(), progress, RUN_SECONDS, region,
                    craft_on)
     except RunTooLong as error:
         raise gr.Error(f"Stopped: {error} (AVDEMO_RUN_SECONDS, set by this page's host). Try fewer steps.") from error
@@ -232,7 +232,7 @@ def mask_clip(video, image, sound, model, defense, share_percent, mode, seed):
     defense = defense or NO_DEFENSE
     clip, truth = load_input(video, image, sound, model_frames(model, defense))
     try:
-        analysis = run_masking(clip, model, defense, float(share_percent) / 100, mode, int(seed or 0), truth, _device())
+        analysis = run_masking(clip, model, defense, float(share_percent) / 100, mode, int(seed or 0), truth, compute_device())
     except ValueError as error:
         raise gr.Error(str(error)) from error
     bundle = write_bundle(analysis, Path(tempfile.mkdtemp(prefix="avdemo-")), model, defense, MASKING, None, None,
