@@ -3,6 +3,8 @@ gives the attacks, and one small real run on shipped models (crafted once, judge
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -104,7 +106,8 @@ def test_the_sweep_goes_stage_by_stage_from_the_best_so_far(monkeypatch):
         rows = []
         for task in data.get("tasks", []):
             options = dict(task.options)
-            score = min(20, int(options.get("lambda_temporal", 0) / 10 + options.get("copies", 0)
+            weight = options.get("lambda_temporal")
+            score = min(20, int((2 * math.log10(weight) if weight else 0) + options.get("copies", 0)
                                 + 5 * options.get("step_fraction", 0) + (3 if options.get("synchronous") is False else 0)))
             rows.append({**_row(task.attack, score, surrogate=task.surrogate), "options": task.options_key})
         return rows
@@ -113,7 +116,7 @@ def test_the_sweep_goes_stage_by_stage_from_the_best_so_far(monkeypatch):
     monkeypatch.setattr(transfer, "outcomes", fake_outcomes)
     report = transfer.sweep({}, "s", ["v"], None, [0], lambda r: None)
     chosen = report["sweep"]["chosen"]
-    assert chosen["tia"] == {"copies": 8, "lambda_temporal": 100.0, "synchronous": False}
-    assert chosen["ifgsm"] == {"step_fraction": 0.25}
+    assert chosen["tia"] == {"copies": 8, "lambda_temporal": 1000.0, "synchronous": False}  # beyond the grid's edge
+    assert chosen["ifgsm"] == {"step_fraction": 0.5}
     tried = [t["options"] for t in report["sweep"]["trials"] if t["attack"] == "tia"]
-    assert len(tried) == 9 and dict(copies=2, lambda_temporal=100.0, synchronous=False) in tried
+    assert len(tried) == 10 and dict(copies=2, lambda_temporal=1000.0, synchronous=False) in tried

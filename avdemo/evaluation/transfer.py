@@ -466,8 +466,29 @@ def _stage_weights(attack: str, best: dict) -> list[dict]:
     return []
 
 
+WEIGHT_GRIDS = {"tia": ("lambda_temporal",), "mma": ("lambda_misalign",), "tma": ("lambda_temporal", "lambda_misalign")}
+
+
+def _stage_edges(attack: str, best: dict) -> list[dict]:
+    """Stage 2: where stage 1's best sits at the edge of its grid, one step further out (a weight x or /
+    10, a step of eps / 2 or eps / 20), for baselines and new attacks alike."""
+    if "step_fraction" in best:
+        fraction = best["step_fraction"]
+        beyond = {STEP_FRACTIONS[0]: STEP_FRACTIONS[0] / 2, STEP_FRACTIONS[-1]: STEP_FRACTIONS[-1] * 2}.get(fraction)
+        return [dict(best, step_fraction=beyond)] if beyond else []
+    grid = _stage_weights(attack, {})
+    proposals = []
+    for name in WEIGHT_GRIDS.get(attack, ()):
+        values = sorted({options[name] for options in grid})
+        if best.get(name) in (values[0], values[-1]):
+            factor = 0.1 if best[name] == values[0] else 10.0
+            proposals.append({**best, **{n: best[n] * factor for n in WEIGHT_GRIDS[attack]}})
+            break  # TMA's weights move together, as its grid does
+    return proposals
+
+
 def _stage_transformations(attack: str, best: dict) -> list[dict]:
-    """Stage 2 (TIA, TMA): which transformations, on which modality, drawn together or apart."""
+    """Stage 3 (TIA, TMA): which transformations, on which modality, drawn together or apart."""
     if attack not in ("tia", "tma"):
         return []
     return [dict(best, synchronous=False), dict(best, transform_modality="visual"), dict(best, transform_modality="audio"),
@@ -475,7 +496,7 @@ def _stage_transformations(attack: str, best: dict) -> list[dict]:
 
 
 def _stage_copies(attack: str, best: dict) -> list[dict]:
-    """Stage 3: how many inputs a step sums over, for every attack that takes several."""
+    """Stage 4: how many inputs a step sums over, for every attack that takes several."""
     field = {"mig": "path_points", "tia": "copies", "tma": "copies"}.get(attack)
     if field:
         return [dict(best, **{field: n}) for n in (2, 8)]
@@ -484,16 +505,17 @@ def _stage_copies(attack: str, best: dict) -> list[dict]:
     return []
 
 
-SWEEP_STAGES = (_stage_weights, _stage_transformations, _stage_copies)
+SWEEP_STAGES = (_stage_weights, _stage_edges, _stage_transformations, _stage_copies)
 """Each stage proposes settings from the best so far (the first stage from nothing): the step size or
-the terms' weights, then the transformations (TIA, TMA), then the inputs per step. The effort differs
-by attack (the report counts the settings each was given): the baselines get step size and copies
-(5 settings; I-FGSM and MI-FGSM 3), the new attacks with copies their weights, transformations and
-copies (9), MMA its weight (3)."""
+the terms' weights, one step beyond the grid's edge where the best sits there, then the
+transformations (TIA, TMA), then the inputs per step. The effort differs by attack (the report counts
+the settings each was given): the baselines get step size and copies (5-6 settings; I-FGSM and MI-FGSM
+3-4), the new attacks with copies their weights, transformations and copies (9-10), MMA its weight (3-4)."""
 SWEEP_PROTOCOL = ("Chosen on the validation split (the first clip per class), surrogate {surrogate}, at the visible "
                   "budget on both modalities, by the success rate pooled over every victim of another architecture "
-                  "(every other victim when none is measured), in three stages, each from the best so far: step size "
-                  "(baselines) or the terms' weights (TIA, MMA, TMA); the transformations (TIA, TMA: scale, mask, blur "
+                  "(every other victim when none is measured), in four stages, each from the best so far: step size "
+                  "(baselines) or the terms' weights (TIA, MMA, TMA); one step further where the best sat at the edge of "
+                  "its grid; the transformations (TIA, TMA: scale, mask, blur "
                   "and mix-up on both modalities drawn together, against drawn apart, on the frames only, on the audio "
                   "only, masking only); the inputs per step (2 or 8 against 4). A setting replaces the best only when it "
                   "transfers strictly better.")
