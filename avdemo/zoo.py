@@ -28,9 +28,11 @@ from .models.folding import fold_batch_norm
 from .paths import CHECKPOINTS
 
 CARD_FORMAT = 1
-ROLES = ("unimodal", "fusion", "localization", "defense")
+ROLES = ("unimodal", "fusion", "localization", "defense", "backbone")
 """unimodal: the paper's ✓A / ✓V baselines; fusion: the AV variants Table 2 compares;
-localization: the audio-guided attention model; defense: entries of `avdemo.defenses`."""
+localization: the audio-guided attention model; defense: entries of `avdemo.defenses`;
+backbone: models on the second audio or visual backbone (log-mel CNN, VGG), unimodal or fused,
+the surrogates and victims of transfer across architectures (none of the paper's tables)."""
 EXFMEM_OPTIONS = ("lam", "mix", "tol", "max_iter", "solver", "rtol")
 
 

@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = json.loads(args.report.read_text())
-    shipped = {name: entry_digest(name) for name in list_models()}
+    # The backbone variants serve the transfer evaluation only: the robustness report never measures them.
+    shipped = {name: entry_digest(name) for name in list_models() if describe(name).get("role") != "backbone"}
     stale = stale_entries(report, shipped)
     sections = [render(json.loads((REPORTS / file).read_text())) for file, render in SECTIONS.items()
                 if (REPORTS / file).is_file()]

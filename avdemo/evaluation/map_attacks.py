@@ -94,6 +94,8 @@ def default_plan() -> dict[str, dict[str, tuple[str, ...]]]:
         card = describe(name)
         if not card.get("map") or name.endswith("-fista"):  # FISTA solves the same memory problem as ISTA
             continue
+        if card.get("role") == "backbone":  # other backbones' untrained feature-cosine maps: for transfer, not maps
+            continue
         if name == "av-attention":
             plan[name] = {**{attack: tuple(CONDITIONS) for attack in MAP_ATTACKS}, "pgd": CORE}
         elif len(objectives_for(name)) > 1:

@@ -2,8 +2,11 @@
 
 from .audio_net import AudioNet
 from .fusion import FUSIONS, create_fusion
+from .logmel_audio import LogMelAudioNet
 from .networks import (
     ARCHITECTURES,
+    AUDIO_BACKBONES,
+    VISUAL_BACKBONES,
     AudioOnlyNet,
     AVNet,
     AVOutput,
@@ -13,10 +16,12 @@ from .networks import (
     audio_guided_attention,
     build_model,
 )
+from .vgg_visual import VGGVisualNet
 from .visual_net import IMAGENET_MEAN, IMAGENET_STD, VisualNet
 
 __all__ = [
     "ARCHITECTURES",
+    "AUDIO_BACKBONES",
     "AVNet",
     "AVOutput",
     "AudioNet",
@@ -24,7 +29,10 @@ __all__ = [
     "FUSIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "LogMelAudioNet",
     "ModelConfig",
+    "VGGVisualNet",
+    "VISUAL_BACKBONES",
     "VisualNet",
     "VisualOnlyNet",
     "architecture_config",

@@ -23,10 +23,37 @@ from torch import nn
 from .audio_net import AudioNet
 from .correspondence import CellCorrespondence, cell_similarity
 from .fusion import FUSIONS, create_fusion
+from .logmel_audio import LogMelAudioNet
 from .segments import segment_waveform
+from .vgg_visual import VGGVisualNet
 from .visual_net import VisualNet
 
 ModelKind = Literal["av", "audio", "visual"]
+
+AUDIO_BACKBONES: dict[str, type[nn.Module]] = {"waveform": AudioNet, "logmel": LogMelAudioNet}
+"""Audio networks by name: waveform `(B, L)` in [-1, 1] -> feature `(B, feature_dim)`, with
+`min_samples`. "waveform" is the 1-D convolutional net of the paper's appendix A.3, "logmel"
+a 2-D CNN on a log-mel spectrogram computed inside it (the second audio backbone)."""
+VISUAL_BACKBONES: dict[str, type[nn.Module]] = {"resnet18": VisualNet, "vgg": VGGVisualNet}
+"""Visual networks by name: frames `(N, 3, H, W)` in [0, 1] -> (pooled `(N, C)`, map
+`(N, C, H / 32, W / 32)`), with `feature_dim`. "resnet18" is the paper's, "vgg" a plain
+VGG-style stack (the second visual backbone)."""
+
+
+def audio_backbone(name: str, width: float) -> nn.Module:
+    """A fresh audio network of a registered backbone (one of `AUDIO_BACKBONES`)."""
+    try:
+        return AUDIO_BACKBONES[name](width)
+    except KeyError:
+        raise ValueError(f"unknown audio backbone {name!r}; choose one of {sorted(AUDIO_BACKBONES)}") from None
+
+
+def visual_backbone(name: str, width: float) -> nn.Module:
+    """A fresh visual network of a registered backbone (one of `VISUAL_BACKBONES`)."""
+    try:
+        return VISUAL_BACKBONES[name](width)
+    except KeyError:
+        raise ValueError(f"unknown visual backbone {name!r}; choose one of {sorted(VISUAL_BACKBONES)}") from None
 
 
 @dataclass
@@ -36,7 +63,7 @@ class AVOutput:
     logits `(B, K)`; fused `(B, D)`, the classifier's input (the per-segment fusions averaged);
     audio `(B, Da)` and visual `(B, Dv)`, the segment features averaged over time;
     audio_segments `(B, T, Da)`; visual_frames `(B, T, Dv)`; visual_map `(B, T, Dv, h, w)`, the
-    last ResNet feature map per frame; attention `(B, T, h, w)`, the audio-guided attention
+    visual net's last feature map per frame; attention `(B, T, h, w)`, the audio-guided attention
     weights, summing to 1 over each frame's h x w cells; audio_embedding `(B, T, E)` and
     cell_embedding `(B, T, E, h, w)`, unit vectors of the cell-level correspondence (their
     cosine is the localization map) where the model has one.
@@ -68,6 +95,8 @@ class ModelConfig:
     correspondence: bool = False  # a cell-level audio-visual embedding (its cosine is the map)
     correspondence_dim: int = 128
     temperature: float = 0.07  # of the correspondence's softmaxes (attention and contrastive loss)
+    audio_backbone: str = "waveform"  # a key of AUDIO_BACKBONES
+    visual_backbone: str = "resnet18"  # a key of VISUAL_BACKBONES
 
     def __post_init__(self) -> None:
         if self.num_classes < 2:
@@ -78,6 +107,10 @@ class ModelConfig:
             raise ValueError(f"unknown fusion {self.fusion!r}; choose one of {sorted(FUSIONS)}")
         if (self.attention or self.correspondence) and self.kind != "av":
             raise ValueError("audio-guided attention and correspondence need both modalities (kind='av')")
+        if self.audio_backbone not in AUDIO_BACKBONES:
+            raise ValueError(f"unknown audio backbone {self.audio_backbone!r}; choose one of {sorted(AUDIO_BACKBONES)}")
+        if self.visual_backbone not in VISUAL_BACKBONES:
+            raise ValueError(f"unknown visual backbone {self.visual_backbone!r}; choose one of {sorted(VISUAL_BACKBONES)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +121,7 @@ def _check_frames(frames: torch.Tensor) -> None:
         raise ValueError(f"frames must be (B, T, 3, H, W), got shape {tuple(frames.shape)}")
 
 
-def encode_frames(visual_net: VisualNet, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_frames(visual_net: nn.Module, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Frames `(B, T, 3, H, W)` -> per-frame features `(B, T, C)` and maps `(B, T, C, h, w)`."""
     _check_frames(frames)
     batch, steps = frames.shape[:2]
@@ -96,7 +129,7 @@ def encode_frames(visual_net: VisualNet, frames: torch.Tensor) -> tuple[torch.Te
     return features.unflatten(0, (batch, steps)), maps.unflatten(0, (batch, steps))
 
 
-def encode_audio(audio_net: AudioNet, waveform: torch.Tensor, steps: int) -> torch.Tensor:
+def encode_audio(audio_net: nn.Module, waveform: torch.Tensor, steps: int) -> torch.Tensor:
     """Waveform `(B, L)` in [-1, 1] -> per-segment audio features `(B, T, C)`, one per window."""
     windows = segment_waveform(waveform, steps)
     return audio_net(windows.flatten(0, 1)).unflatten(0, windows.shape[:2])
@@ -123,14 +156,14 @@ def attend(scores: torch.Tensor, maps: torch.Tensor) -> tuple[torch.Tensor, torc
 
 
 class AVNet(nn.Module):
-    """Audio net + visual net + fusion + linear classifier; optionally the §4.5 attention,
-    whose attended visual feature replaces the pooled one."""
+    """Audio net + visual net (the config's backbones) + fusion + linear classifier; optionally
+    the §4.5 attention, whose attended visual feature replaces the pooled one."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.audio_net = AudioNet(config.width)
-        self.visual_net = VisualNet(config.width)
+        self.audio_net = audio_backbone(config.audio_backbone, config.width)
+        self.visual_net = visual_backbone(config.visual_backbone, config.width)
         self.fusion = create_fusion(config.fusion, self.audio_net.feature_dim)
         self.classifier = nn.Linear(self.fusion.out_dim, config.num_classes)
         self.correspondence = None
@@ -191,7 +224,7 @@ class AudioOnlyNet(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.audio_net = AudioNet(config.width)
+        self.audio_net = audio_backbone(config.audio_backbone, config.width)
         self.classifier = nn.Linear(self.audio_net.feature_dim, config.num_classes)
 
     def forward(self, waveform: torch.Tensor, frames: torch.Tensor | None = None) -> AVOutput:
@@ -207,7 +240,7 @@ class VisualOnlyNet(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.visual_net = VisualNet(config.width)
+        self.visual_net = visual_backbone(config.visual_backbone, config.width)
         self.classifier = nn.Linear(self.visual_net.feature_dim, config.num_classes)
 
     def forward(self, waveform: torch.Tensor | None, frames: torch.Tensor) -> AVOutput:

@@ -308,9 +308,11 @@ def map_card(recipe: TrainConfig, model_config: ModelConfig) -> dict | None:
 
 
 def comparison_card(config: TrainConfig) -> dict | None:
-    """For a fusion or training-time defense: what its recipe changes from the base model's
-    (the paper's comparisons hold everything else equal), None for other entries."""
-    if config.role not in ("fusion", "defense") or config.name == BASE_MODEL:
+    """For a fusion, a training-time defense or an audio-visual model on other backbones: what its
+    recipe changes from the base model's (the paper's comparisons hold everything else equal),
+    None for other entries."""
+    audio_visual_backbone = config.role == "backbone" and config.architecture.startswith("av-")
+    if not (config.role in ("fusion", "defense") or audio_visual_backbone) or config.name == BASE_MODEL:
         return None
     base = dataclasses.asdict(TrainConfig.load(ZOO_CONFIGS / f"{BASE_MODEL}.toml"))
     own = dataclasses.asdict(config)

@@ -45,8 +45,10 @@ class TrainConfig:
     name: str
     architecture: str
     description: str = ""
-    role: str = "fusion"  # the zoo role: unimodal, fusion, localization or defense (see avdemo.zoo.ROLES)
+    role: str = "fusion"  # the zoo role: unimodal, fusion, localization, defense or backbone (see avdemo.zoo.ROLES)
     width: float = 0.25
+    audio_backbone: str = "waveform"  # a key of avdemo.models.AUDIO_BACKBONES
+    visual_backbone: str = "resnet18"  # a key of avdemo.models.VISUAL_BACKBONES
     attention_scale: float = 1.0
     audio_dropout: float = 0.0
     correspondence: bool = False  # cell-level audio-visual embeddings (the localization map)
@@ -168,7 +170,8 @@ def _weights_of(reference: str) -> dict[str, torch.Tensor]:
 
 def model_options(config: TrainConfig) -> dict:
     """The recipe's settings that belong to the network's config (and so to its card)."""
-    options = {"attention_scale": config.attention_scale, "audio_dropout": config.audio_dropout}
+    options = {"attention_scale": config.attention_scale, "audio_dropout": config.audio_dropout,
+               "audio_backbone": config.audio_backbone, "visual_backbone": config.visual_backbone}
     if config.correspondence:
         options.update(correspondence=True, temperature=config.temperature)
     return options
