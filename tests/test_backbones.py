@@ -30,21 +30,11 @@ from avdemo.models.logmel_audio import HOP, N_FFT, N_MELS, SAMPLE_RATE, LogMel, 
 from avdemo.models.networks import audio_backbone, visual_backbone
 from avdemo.zoo import CARD_FORMAT, ROLES, list_models, load_model, models_with_role, save_tensors
 
+from model_factory import with_batch_statistics
+
 TINY = 1 / 16  # 32-d features: every backbone's feature_dim is 512 x width
 PAIRS = [(a, v) for a in AUDIO_BACKBONES for v in VISUAL_BACKBONES]
 
-
-def _with_batch_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Running statistics and affine terms far from the identity, so folding has work to do."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.5)
-            module.running_var.copy_(torch.rand(size, generator=generator) * 2 + 0.2)
-            module.weight.data.copy_(torch.rand(size, generator=generator) + 0.5)
-            module.bias.data.copy_(torch.randn(size, generator=generator) * 0.2)
-    return model.eval()
 
 
 def _parameters(net: nn.Module) -> int:
@@ -135,7 +125,7 @@ def test_mel_filterbank_and_front_end_values():
 
 def test_gradients_reach_the_waveform_through_the_log_mel_front_end():
     torch.manual_seed(0)
-    net = _with_batch_statistics(LogMelAudioNet(TINY))
+    net = with_batch_statistics(LogMelAudioNet(TINY))
     waveform = ((torch.rand(2, 8192) * 2 - 1) * 0.3).requires_grad_(True)
     net(waveform).sum().backward()
     assert waveform.grad is not None and torch.isfinite(waveform.grad).all()
@@ -243,7 +233,7 @@ def test_defaults_are_the_papers_backbones():
 def test_configs_round_trip_through_a_card(tmp_path, audio, visual):
     torch.manual_seed(0)
     config = architecture_config("av-concat", 4, TINY, audio_backbone=audio, visual_backbone=visual)
-    model = _with_batch_statistics(build_model(config))
+    model = with_batch_statistics(build_model(config))
     weights = save_tensors(tmp_path / "pair.safetensors", model.state_dict(), int8_weights=True)
     card = {"format": CARD_FORMAT, "name": "pair", "description": "test", "config": config.to_dict(),
             "classes": ["a", "b", "c", "d"], "weights": weights}
@@ -267,7 +257,7 @@ def test_a_card_written_before_the_backbones_existed_loads_the_papers_nets():
 def test_folding_keeps_the_outputs_and_input_gradients(audio, visual):
     torch.manual_seed(1)
     config = architecture_config("av-concat", 5, TINY, audio_backbone=audio, visual_backbone=visual)
-    model = _with_batch_statistics(build_model(config))
+    model = with_batch_statistics(build_model(config))
     folded = fold_batch_norm(copy.deepcopy(model))
     left = [name for name, m in folded.named_modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
     assert left == (["audio_net.norm"] if audio == "logmel" else [])  # the per-band norm follows no convolution

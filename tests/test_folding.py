@@ -12,18 +12,9 @@ from torch import nn
 from avdemo.models import ModelConfig, build_model
 from avdemo.models.folding import fold_batch_norm
 
+from model_factory import with_batch_statistics
 
-def _with_batch_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Running statistics and affine terms far from the identity, so folding has work to do."""
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            size = module.num_features
-            module.running_mean.copy_(torch.randn(size, generator=generator) * 0.5)
-            module.running_var.copy_(torch.rand(size, generator=generator) * 2 + 0.2)
-            module.weight.data.copy_(torch.randn(size, generator=generator))
-            module.bias.data.copy_(torch.randn(size, generator=generator))
-    return model.eval()
+
 
 
 @pytest.mark.parametrize("config", [ModelConfig(num_classes=5, width=1 / 8, attention=True, correspondence=True),
@@ -31,7 +22,7 @@ def _with_batch_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
                                     ModelConfig(num_classes=5, kind="audio", width=1 / 8)], ids=["attention", "sum", "audio"])
 def test_folded_model_is_the_same_function_with_the_same_input_gradients(config):
     torch.manual_seed(1)
-    model = _with_batch_statistics(build_model(config))
+    model = with_batch_statistics(build_model(config))
     folded = fold_batch_norm(copy.deepcopy(model))
     assert not any(isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) for m in folded.modules())
     waveform = (torch.rand(2, 65535) * 2 - 1) * 0.5

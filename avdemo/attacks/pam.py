@@ -55,12 +55,17 @@ class PAM(MIM):
             raise ValueError(f"PAM has {len(VISUAL_BASELINES)} baselines: paths must be at most that, "
                              f"got {self.settings.paths}")
 
+    def reset(self) -> None:
+        super().reset()
+        self.noises: list[torch.Tensor] | None = None  # the audio baselines, drawn at the first step of a call
+
     def inputs_at(self, point):
         audio, visual = point["audio"], point["visual"]
         yield audio, visual
-        generator = torch.Generator().manual_seed(0)
-        noises = [noise_baseline(e, audio.shape[1], generator).to(audio) for e in NOISE_EXPONENTS]
-        attacked = self.attacked
+        if self.noises is None:
+            generator = torch.Generator().manual_seed(0)
+            self.noises = [noise_baseline(e, audio.shape[1], generator).to(audio) for e in NOISE_EXPONENTS]
+        noises, attacked = self.noises, self.attacked
         for path in range(self.settings.paths):
             colour = torch.tensor(VISUAL_BASELINES[path]).to(visual).view(1, 1, 3, 1, 1)
             noise = noises[path % len(noises)]

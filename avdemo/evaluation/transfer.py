@@ -20,6 +20,7 @@ is judged without crafting again.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -64,6 +65,7 @@ def transfer_models() -> list[str]:
     return chosen
 
 
+@functools.lru_cache(maxsize=None)
 def architecture(name: str) -> str:
     """The paper's label {visual}{fusion}{audio}: R / V (ResNet18, VGG), c / s, W / M (waveform, log-mel)."""
     config = describe(name)["config"]
@@ -189,15 +191,15 @@ def run(tasks: list[Task], victims: list[str], dataset, clips: list[int], report
     """Craft every task on `clips` and judge on every victim, keeping what the report already holds."""
     clean = report.setdefault("clean", {})
     for victim in victims:
-        key = f"{victim}|{entry_digest(victim)[:12]}"
+        key = f"{victim}|{entry_digest(victim)[:12]}"  # the same key the records use (victim_keys below)
         missing = [c for c in clips if str(c) not in clean.get(key, {})]
         if missing:
             clean.setdefault(key, {}).update({str(c): r for c, r in judge(victim, dataset, missing, None, device,
                                                                          batch_size).items()})
     records = report.setdefault("records", {})
+    victim_keys = {v: f"{v}|{entry_digest(v)[:12]}" for v in victims}
     for task in tasks:
         record = records.setdefault(task.key, {"clips": {}, "victims": {}})
-        victim_keys = {v: f"{v}|{entry_digest(v)[:12]}" for v in victims}
         todo_victims = [v for v in victims if any(str(c) not in record["victims"].get(victim_keys[v], {}) for c in clips)]
         if not todo_victims and all(str(c) in record["clips"] for c in clips):
             continue
@@ -364,8 +366,8 @@ FINDINGS = (
 )
 
 
-def findings(report: dict) -> list[tuple[str, str, str, str]]:
-    rows = outcomes(report)
+def findings(rows: list[dict]) -> list[tuple[str, str, str, str]]:
+    """(claim, rule, numbers, verdict) of every finding, from the `outcomes` rows."""
     return [(claim, *rule(rows)) for claim, rule in FINDINGS]
 
 
@@ -379,7 +381,7 @@ def markdown(report: dict) -> str:
              "gets wrong attacked, with its 95 % Wilson interval; `noise` is random signs at the full budget. "
              "Pairs are pooled over (surrogate, victim) and clips, which are not independent: read intervals as a guide.",
              "", "| claim | rule | numbers | verdict |", "|---|---|---|---|"]
-    lines += [f"| {claim} | {rule} | {numbers} | **{verdict}** |" for claim, rule, numbers, verdict in findings(report)]
+    lines += [f"| {claim} | {rule} | {numbers} | **{verdict}** |" for claim, rule, numbers, verdict in findings(rows)]
     for budget in BUDGETS:
         for modality in MODALITIES:
             chosen = [r for r in rows if r["budget"] == budget and r["modality"] == modality]

@@ -304,13 +304,13 @@ def _judged_input(clip: Clip, clean: tuple[torch.Tensor, torch.Tensor], judged: 
 
 
 def _model_view(name: str, clean: AVOutput, judged: AVOutput, clean_maps: np.ndarray | None,
-                judged_maps: np.ndarray | None, timings: dict[str, float]) -> dict:
+                judged_maps: np.ndarray | None, timings: dict[str, float], place: bool = True) -> dict:
     """What one entry made of the clean and the judged input, as `Analysis` fields: its outputs'
-    probabilities, maps `(T, S, S)` (given), the clip's t-SNE placements and what its map is.
-    Adds the placement's time to `timings["tsne"]`."""
+    probabilities, maps `(T, S, S)` (given), the clip's t-SNE placements (unless `place` is off:
+    a view no t-SNE figure shows) and what its map is. Adds the placement's time to `timings["tsne"]`."""
     card = describe(name)
     clock = time.perf_counter()
-    embeddings = _place(cached_maps(name), clean, judged) if card.get("embeddings") else {}
+    embeddings = _place(cached_maps(name), clean, judged) if place and card.get("embeddings") else {}
     timings["tsne"] = timings.get("tsne", 0.0) + time.perf_counter() - clock
     return {"model_name": name, "classes": card["classes"],
             "clean_probabilities": clean.logits[0].float().softmax(-1).cpu().numpy(),
@@ -428,7 +428,7 @@ def run(clip: Clip, model: str = BASE_MODEL, defense: str = NO_DEFENSE, attack: 
         on_surrogate = result.output.logits[0].float().softmax(-1)
         analysis.surrogate = dataclasses.replace(
             analysis, **_model_view(surrogate, attacker_clean, result.output, _maps(attacker_clean, size),
-                                    _maps(result.output, size), timings),
+                                    _maps(result.output, size), timings, place=False),  # column B shows no t-SNE
             objectives=[ObjectiveOutcome(own.name, own.describe(), classes[int(on_surrogate.argmax())],
                                          float(on_surrogate[labels[0]]), best.seconds)],
             winner=own.name, notes=_notes(clip, None))

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .audio_net import scaled_channels
-from .visual_net import IMAGENET_MEAN, IMAGENET_STD, init_conv_weights
+from .visual_net import add_imagenet_normalisation, check_images, init_conv_weights
 
 STEM_CHANNELS = 64
 BASE_CHANNELS = (64, 128, 256, 512)
@@ -53,13 +53,11 @@ class VGGVisualNet(nn.Module):
             layers.append(nn.MaxPool2d(2))
         self.features = nn.Sequential(*layers)
         self.feature_dim = in_channels
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        add_imagenet_normalisation(self)
         init_conv_weights(self)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError(f"frames must be (N, 3, H, W), got shape {tuple(frames.shape)}")
+        check_images(frames)
         if min(frames.shape[2:]) < 32:
             raise ValueError(f"frames need at least 32 x 32 pixels, got {tuple(frames.shape[2:])}")
         x = self.features((frames - self.mean) / self.std)

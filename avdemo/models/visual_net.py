@@ -17,6 +17,19 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def check_images(frames: torch.Tensor) -> None:
+    """A visual net's input must be images `(N, 3, H, W)`; a clear error otherwise."""
+    if frames.dim() != 4 or frames.shape[1] != 3:
+        raise ValueError(f"frames must be (N, 3, H, W), got shape {tuple(frames.shape)}")
+
+
+def add_imagenet_normalisation(network: nn.Module) -> None:
+    """Give a visual net the `mean` and `std` buffers `(1, 3, 1, 1)` its forward normalises pixels
+    with (not saved: they are constants)."""
+    network.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+    network.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+
 def init_conv_weights(network: nn.Module) -> None:
     """torchvision's initialisation of a convolutional net: Kaiming-normal (fan out) convolutions,
     batch norms at scale 1 and shift 0."""
@@ -76,13 +89,11 @@ class VisualNet(nn.Module):
             self.add_module(f"layer{index}", layer)
             in_channels = out_channels
         self.feature_dim = in_channels
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        add_imagenet_normalisation(self)
         init_conv_weights(self)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError(f"frames must be (N, 3, H, W), got shape {tuple(frames.shape)}")
+        check_images(frames)
         x = (frames - self.mean) / self.std
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
