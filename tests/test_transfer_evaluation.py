@@ -20,6 +20,27 @@ def test_sign_test_and_spearman_give_known_values():
     assert transfer.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
 
 
+def test_val_and_test_perturbations_are_cached_apart(tmp_path, monkeypatch):
+    """Both splits number their clips from 0: a test clip must never be judged with the perturbation
+    crafted for the val clip of the same number (the sweep runs on val first)."""
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("AVDEMO_CACHE", str(tmp_path))
+    task = transfer.Task("av-concat", "ifgsm", "visible", "both", (("step_fraction", 0.5),))
+    val, test = (SimpleNamespace(root=tmp_path / "T4-S224-seed0" / split) for split in ("val", "test"))
+    assert transfer._delta_path(task, val) != transfer._delta_path(task, test)
+    assert transfer._delta_path(task, test) == transfer._delta_path(task, SimpleNamespace(root=test.root))
+
+
+def test_the_matrix_counts_each_attack_at_its_chosen_settings_only(monkeypatch):
+    monkeypatch.setattr(transfer, "outcomes", lambda report: [
+        {**_row("ifgsm", 5), "options": "step_fraction=0.5"}, {**_row("ifgsm", 9), "options": "step_fraction=0.25"},
+        {**_row("mig", 3), "options": "path_points=4"}])
+    report = {"sweep": {"chosen": {"ifgsm": {"step_fraction": 0.5}}}}
+    rows = transfer.matrix_rows(report)
+    assert [(r["attack"], r["successes"]) for r in rows] == [("ifgsm", 5), ("mig", 3)]  # mig: equal work, unswept
+
+
 def test_step_fraction_scales_each_budget_per_channel():
     task = transfer.Task("av-concat", "mim", "caption", "both", (("step_fraction", 0.25),))
     settings = task.settings(seed=3)

@@ -137,8 +137,15 @@ def _batches(dataset, clips: list[int], size: int):
                      torch.tensor([s["label"] for s in samples]))
 
 
-def _delta_path(task: Task) -> Path:
-    name = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in task.key.replace("|", "__"))
+def _data_tag(dataset) -> str:
+    """Which clips a clip index points into: the shard folder's parents (clip format) and name (split),
+    since val and test both number their clips from 0; "samples" for an in-memory list."""
+    root = getattr(dataset, "root", None)
+    return "-".join(Path(root).parts[-3:]) if root else "samples"
+
+
+def _delta_path(task: Task, dataset) -> Path:
+    name = "".join(c if c.isalnum() or c in "-_.=," else "_" for c in f"{_data_tag(dataset)}|{task.key}".replace("|", "__"))
     return cache_dir() / "transfer" / f"{name}.npz"
 
 
@@ -146,7 +153,7 @@ def craft_task(task: Task, dataset, clips: list[int], device: str, batch_size: i
     """Perturbations of `clips` (cached as float16 in the cache: clip -> audio, frames) and, per clip, the
     surrogate's audio-visual cosine and temporal variance at the adversarial input (NaN for a model without
     them). Crafted once; later calls read the cache."""
-    path = _delta_path(task)
+    path = _delta_path(task, dataset)
     stored = dict(np.load(path)) if path.is_file() else {}
     todo = [c for c in clips if f"{c}/audio" not in stored]
     if todo:
@@ -198,7 +205,7 @@ def run(tasks: list[Task], victims: list[str], dataset, clips: list[int], report
                                                                          batch_size).items()})
     records = report.setdefault("records", {})
     victim_keys = {v: f"{v}|{entry_digest(v)[:12]}" for v in victims}
-    for task in tasks:
+    for task in tasks if clips else ():
         record = records.setdefault(task.key, {"clips": {}, "victims": {}})
         todo_victims = [v for v in victims if any(str(c) not in record["victims"].get(victim_keys[v], {}) for c in clips)]
         if not todo_victims and all(str(c) in record["clips"] for c in clips):
@@ -244,6 +251,12 @@ def outcomes(report: dict, clips: list[str] | None = None) -> list[dict]:
                          "eligible_clips": sorted(eligible, key=int),
                          "cosine": float(np.mean(cosines)) if cosines else None})
     return rows
+
+
+def matrix_rows(report: dict) -> list[dict]:
+    """The `outcomes` of each attack at the settings the report chose for it (`chosen_options`):
+    records made at other settings (before a sweep changed its choice) stay but are not counted."""
+    return [r for r in outcomes(report) if r["options"] == _options_key(dict(chosen_options(report, r["attack"])))]
 
 
 def pooled(rows: list[dict], **match) -> tuple[int, int]:
@@ -372,12 +385,13 @@ def findings(rows: list[dict]) -> list[tuple[str, str, str, str]]:
 
 
 def markdown(report: dict) -> str:
-    rows = outcomes(report)
+    rows = matrix_rows(report)
     stamp = report.get("stamp", {})
     lines = ["## Transfer between architectures (ICLR 2025)", "",
              f"Crafted on a surrogate, judged on each victim: {stamp.get('clips', '?')} {stamp.get('split', 'test')} clips "
-             f"({stamp.get('selection', '')}), PGD-style {STEPS} steps of ε/8, {VIEWS} extra inputs per step for every "
-             "attack that takes several (equal work). Success = share of the clips the victim gets right clean that it "
+             f"({stamp.get('selection', '')}), {STEPS} steps, each attack at the settings the validation sweep chose "
+             f"(below; without a sweep, steps of ε/8 and {VIEWS} extra inputs per step for every attack that takes "
+             "several). Success = share of the clips the victim gets right clean that it "
              "gets wrong attacked, with its 95 % Wilson interval; `noise` is random signs at the full budget. "
              "Pairs are pooled over (surrogate, victim) and clips, which are not independent: read intervals as a guide.",
              "", "| claim | rule | numbers | verdict |", "|---|---|---|---|"]
@@ -401,6 +415,7 @@ def markdown(report: dict) -> str:
                 lines.append(f"| {attack} | {_rate(*white)} | {_rate(*same)} | {_rate(*cross)} | "
                              f"{np.mean(cosines):.2f} |" if cosines else f"| {attack} | {_rate(*white)} | {_rate(*same)} | "
                              f"{_rate(*cross)} | – |")
+            lines += ["", *_pair_table(chosen)]
     sweep = report.get("sweep")
     if sweep:
         effort = {a: sum(t["attack"] == a for t in sweep.get("trials", [])) for a in (*BASELINES, *PROPOSED)}
@@ -417,13 +432,27 @@ def markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _pair_table(rows: list[dict]) -> list[str]:
+    """The matrix itself, folded: successes / clips per (surrogate, victim) and attack."""
+    attacks = [a for a in ATTACKS if any(r["attack"] == a for r in rows)]
+    pairs = sorted({(r["surrogate"], r["victim"]) for r in rows})
+    lines = ["<details><summary>per surrogate and victim (successes / clips the victim gets right clean)</summary>", "",
+             "| surrogate → victim | " + " | ".join(attacks) + " |", "|---|" + "---|" * len(attacks)]
+    for surrogate, victim in pairs:
+        tag = "" if victim in members(surrogate) else " (cross)" if cross_architecture(surrogate, victim) else " (same)"
+        cells = [pooled(rows, surrogate=surrogate, victim=victim, attack=a) for a in attacks]
+        lines.append(f"| {surrogate} → {victim} ({architecture(victim)}){tag} | "
+                     + " | ".join(f"{s}/{n}" if n else "–" for s, n in cells) + " |")
+    return lines + ["", "</details>"]
+
+
 def figure(report: dict, path: Path) -> None:
     """Heatmaps of success rate, surrogate x victim, one panel per attack, at the headline budget."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
     budget, modality = HEADLINE
-    rows = [r for r in outcomes(report) if r["budget"] == budget and r["modality"] == modality]
+    rows = [r for r in matrix_rows(report) if r["budget"] == budget and r["modality"] == modality]
     attacks = [a for a in ATTACKS if any(r["attack"] == a for r in rows)]
     if not attacks:
         return
@@ -484,7 +513,7 @@ def _stage_edges(attack: str, best: dict) -> list[dict]:
         values = sorted({options[name] for options in grid})
         if best.get(name) in (values[0], values[-1]):
             factor = 0.1 if best[name] == values[0] else 10.0
-            proposals.append({**best, **{n: best[n] * factor for n in WEIGHT_GRIDS[attack]}})
+            proposals.append({**best, **{n: round(best[n] * factor, 12) for n in WEIGHT_GRIDS[attack]}})  # 0.01, not 0.010000000000000002
             break  # TMA's weights move together, as its grid does
     return proposals
 
