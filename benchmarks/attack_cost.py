@@ -33,9 +33,10 @@ from avdemo.evaluation.transfer import EQUAL_WORK  # noqa: E402
 from avdemo.zoo import cached_model  # noqa: E402
 
 
-def inputs_per_step(attack) -> int:
-    """How many inputs one step's gradient sums over (the point itself included)."""
-    point = {"audio": torch.zeros(1, 64), "visual": torch.zeros(1, 1, 3, 16, 16)}
+def inputs_per_step(attack, waveform: torch.Tensor, frames: torch.Tensor) -> int:
+    """How many inputs one step's gradient sums over (the point itself included), at the shapes of the
+    call just timed (PAM draws its audio baselines per call, at the call's shape)."""
+    point = {"audio": torch.zeros_like(waveform), "visual": torch.zeros_like(frames)}
     return sum(1 for _ in attack.inputs_at(point))
 
 
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=2, help="steps of every attack (the ratio is per step)")
     parser.add_argument("--model", default="av-concat")
     parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3, help="median of this many timings, after a warm-up run")
+    parser.add_argument("--repeats", type=int, default=3, choices=range(1, 101), metavar="1..100",
+                        help="median of this many timings, after a warm-up run")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
             attack = create_attack(name, model, eps_audio=0.01, eps_visual=4 / 255, **extra, **options)
             label = name + (f" ({', '.join(f'{k}={v}' for k, v in options.items())})" if options else "")
             seconds[label] = (_median_seconds(lambda: attack(waveform, frames, labels), args.repeats, device),
-                              inputs_per_step(attack), name in ("fgsm", "noise"))
+                              inputs_per_step(attack, waveform, frames), name in ("fgsm", "noise"))
         pgd = seconds["pgd"][0]
         print(f"\nbatch {batch}: PGD-{args.steps} {pgd:.2f} s ({pgd / batch:.3f} s per clip)")
         print(f"{'attack':38s} {'inputs/step':>11s} {'s/clip':>8s} {'ratio to PGD':>13s}")
