@@ -141,3 +141,12 @@ def test_the_sweep_goes_stage_by_stage_from_the_best_so_far(monkeypatch):
     assert chosen["ifgsm"] == {"step_fraction": 0.5}
     tried = [t["options"] for t in report["sweep"]["trials"] if t["attack"] == "tia"]
     assert len(tried) == 10 and dict(copies=2, lambda_temporal=1000.0, synchronous=False) in tried
+
+
+def test_an_ensemble_is_compared_with_its_members_on_the_same_clips():
+    ensemble = {**_row("mim", 2, trials=4, surrogate="ensemble:a+b", victim="v"), "succeeded_clips": ["0", "3"]}
+    alone = {**_row("mim", 1, trials=6, surrogate="a", victim="v"), "succeeded_clips": ["3"]}
+    unrelated = _row("mim", 6, trials=6, surrogate="c", victim="v")
+    lines = transfer._ensemble_lines([ensemble, alone, unrelated])
+    row = next(line for line in lines if line.startswith("| mim"))
+    assert "2/4 against 1/4" in row and "a alone" in " ".join(lines) and "c alone" not in " ".join(lines)

@@ -45,7 +45,7 @@ ATTACKS = ("noise", *BASELINES, *PROPOSED)
 BUDGETS = ("visible", "caption")
 MODALITIES = ("both", "audio", "visual")
 STEPS = 10
-VIEWS = 4  # inputs per step besides the point itself, for every attack that takes several
+VIEWS = 4  # inputs per step besides the point itself (MIG: path points, the point itself among them)
 EQUAL_WORK = {"mig": dict(path_points=VIEWS), "pam": dict(paths=2, scales=2), "tia": dict(copies=VIEWS),
               "tma": dict(copies=VIEWS)}
 HEADLINE = ("visible", "both")
@@ -391,7 +391,7 @@ def markdown(report: dict) -> str:
              f"Crafted on a surrogate, judged on each victim: {stamp.get('clips', '?')} {stamp.get('split', 'test')} clips "
              f"({stamp.get('selection', '')}), {STEPS} steps, each attack at the settings the validation sweep chose "
              f"(below; without a sweep, steps of ε/8 and {VIEWS} extra inputs per step for every attack that takes "
-             "several). Success = share of the clips the victim gets right clean that it "
+             f"several, MIG {VIEWS} path points with the point itself among them). Success = share of the clips the victim gets right clean that it "
              "gets wrong attacked, with its 95 % Wilson interval; `noise` is random signs at the full budget. "
              "Pairs are pooled over (surrogate, victim) and clips, which are not independent: read intervals as a guide.",
              "", "| claim | rule | numbers | verdict |", "|---|---|---|---|"]
@@ -416,6 +416,7 @@ def markdown(report: dict) -> str:
                              f"{np.mean(cosines):.2f} |" if cosines else f"| {attack} | {_rate(*white)} | {_rate(*same)} | "
                              f"{_rate(*cross)} | – |")
             lines += ["", *_pair_table(chosen)]
+    lines += _ensemble_lines(rows)
     sweep = report.get("sweep")
     if sweep:
         effort = {a: sum(t["attack"] == a for t in sweep.get("trials", [])) for a in (*BASELINES, *PROPOSED)}
@@ -430,6 +431,40 @@ def markdown(report: dict) -> str:
                          f"{_rate(trial['successes'], trial['trials'])} |")
     lines += ["", "![transfer matrix](transfer.png)"]
     return "\n".join(lines)
+
+
+def _ensemble_lines(rows: list[dict]) -> list[str]:
+    """Each ensemble surrogate against those of its members measured alone, at the headline budget, on
+    the ensemble's cross-architecture victims and the clips both were judged on."""
+    budget, modality = HEADLINE
+    rows = [r for r in rows if r["budget"] == budget and r["modality"] == modality]
+    lines = []
+    for ensemble in sorted({r["surrogate"] for r in rows if r["surrogate"].startswith(ENSEMBLE_PREFIX)}):
+        alone = [m for m in members(ensemble) if any(r["surrogate"] == m for r in rows)]
+        victims = sorted({r["victim"] for r in rows if r["surrogate"] == ensemble and r["cross_architecture"]})
+        if not victims:
+            continue
+        lines += ["", f"### Ensemble surrogate {ensemble.removeprefix(ENSEMBLE_PREFIX)} ({budget} budget, {modality})", "",
+                  f"On its victims of another architecture ({', '.join(victims)}), against each member measured alone on "
+                  "the same victims and clips.", "",
+                  "| attack | ensemble | " + " | ".join(f"ensemble against {m} alone, same clips" for m in alone) + " |", "|---|---|" + "---|" * len(alone)]
+        for attack in ATTACKS:
+            mine = [r for r in rows if r["surrogate"] == ensemble and r["attack"] == attack and r["victim"] in victims]
+            if not mine:
+                continue
+            cells = [_rate(*pooled(mine))]
+            for member in alone:
+                ours = theirs = shared_count = 0
+                for r in mine:
+                    other = next((o for o in rows if o["surrogate"] == member and o["attack"] == attack
+                                  and o["victim"] == r["victim"]), None)
+                    shared = set(r["eligible_clips"]) & set(other["eligible_clips"]) if other else set()
+                    ours += len(shared & set(r["succeeded_clips"]))
+                    theirs += len(shared & set(other["succeeded_clips"])) if other else 0
+                    shared_count += len(shared)
+                cells.append(f"{ours}/{shared_count} against {theirs}/{shared_count}")
+            lines.append(f"| {attack} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _pair_table(rows: list[dict]) -> list[str]:
