@@ -429,7 +429,7 @@ def markdown(report: dict) -> str:
             mark = " **(chosen)**" if chosen is not None and _options_key(chosen) == _options_key(trial["options"]) else ""
             lines.append(f"| {trial['attack']} | {_options_key(trial['options']) or 'defaults'}{mark} | "
                          f"{_rate(trial['successes'], trial['trials'])} |")
-    lines += ["", "![transfer matrix](transfer.png)"]
+    lines += ["", "The matrix at the visible budget on both modalities is plotted in `reports/transfer.png`."]
     return "\n".join(lines)
 
 
@@ -492,11 +492,12 @@ def figure(report: dict, path: Path) -> None:
     if not attacks:
         return
     surrogates = sorted({r["surrogate"] for r in rows})
-    victims = sorted({r["victim"] for r in rows})
+    victims = sorted({r["victim"] for r in rows}, key=architecture)
     columns = min(3, len(attacks))
-    figure = make_subplots(rows=math.ceil(len(attacks) / columns), cols=columns, subplot_titles=attacks,
-                           horizontal_spacing=0.12, vertical_spacing=0.12)
-    label = lambda n: n if n.startswith(ENSEMBLE_PREFIX) else f"{n} ({architecture(n)})"  # noqa: E731
+    lines = math.ceil(len(attacks) / columns)
+    figure = make_subplots(rows=lines, cols=columns, subplot_titles=attacks, horizontal_spacing=0.04,
+                           vertical_spacing=0.08, shared_yaxes=True, shared_xaxes=True)
+    label = lambda n: "+".join(architecture(m) for m in members(n)) + (" ens." if len(members(n)) > 1 else "")  # noqa: E731
     for index, attack in enumerate(attacks):
         grid = np.full((len(surrogates), len(victims)), np.nan)
         for r in rows:
@@ -505,11 +506,12 @@ def figure(report: dict, path: Path) -> None:
         figure.add_trace(go.Heatmap(z=grid, x=[label(v) for v in victims], y=[label(s) for s in surrogates],
                                     zmin=0, zmax=1, colorscale="Viridis", showscale=index == 0,
                                     text=[["" if np.isnan(v) else f"{v:.0%}" for v in row] for row in grid],
-                                    texttemplate="%{text}"),
+                                    texttemplate="%{text}", textfont={"size": 10}),
                          row=index // columns + 1, col=index % columns + 1)
-    figure.update_layout(title=f"Attack success rate (%) on the victim (columns), crafted on the surrogate (rows): "
-                               f"{budget} budget, {modality}", width=420 * columns,
-                         height=380 * math.ceil(len(attacks) / columns) + 80)
+    figure.update_layout(title=f"Attack success rate on the victim (columns), crafted on the surrogate (rows): {budget} "
+                               f"budget, {modality}<br><sup>R / V: ResNet18 / VGG frames; c / s: concat / sum fusion; "
+                               "W / M: waveform / log-mel audio; ens.: loss averaged over the members</sup>",
+                         width=150 + 380 * columns, height=120 + 220 * lines, margin={"l": 130, "t": 110})
     try:
         figure.write_image(str(path))
     except Exception as error:  # kaleido needs a browser; the report stands without the picture
