@@ -197,14 +197,13 @@ def run(tasks: list[Task], victims: list[str], dataset, clips: list[int], report
         batch_size: int = 9, log=print) -> dict:
     """Craft every task on `clips` and judge on every victim, keeping what the report already holds."""
     clean = report.setdefault("clean", {})
-    for victim in victims:
-        key = f"{victim}|{entry_digest(victim)[:12]}"  # the same key the records use (victim_keys below)
+    victim_keys = {v: f"{v}|{entry_digest(v)[:12]}" for v in victims}  # the clean verdicts' and the records' key
+    for victim, key in victim_keys.items():
         missing = [c for c in clips if str(c) not in clean.get(key, {})]
         if missing:
             clean.setdefault(key, {}).update({str(c): r for c, r in judge(victim, dataset, missing, None, device,
                                                                          batch_size).items()})
     records = report.setdefault("records", {})
-    victim_keys = {v: f"{v}|{entry_digest(v)[:12]}" for v in victims}
     for task in tasks if clips else ():
         record = records.setdefault(task.key, {"clips": {}, "victims": {}})
         todo_victims = [v for v in victims if any(str(c) not in record["victims"].get(victim_keys[v], {}) for c in clips)]
@@ -438,6 +437,7 @@ def _ensemble_lines(rows: list[dict]) -> list[str]:
     the ensemble's cross-architecture victims and the clips both were judged on."""
     budget, modality = HEADLINE
     rows = [r for r in rows if r["budget"] == budget and r["modality"] == modality]
+    by_task = {(r["surrogate"], r["attack"], r["victim"]): r for r in rows}
     lines = []
     for ensemble in sorted({r["surrogate"] for r in rows if r["surrogate"].startswith(ENSEMBLE_PREFIX)}):
         alone = [m for m in members(ensemble) if any(r["surrogate"] == m for r in rows)]
@@ -456,11 +456,12 @@ def _ensemble_lines(rows: list[dict]) -> list[str]:
             for member in alone:
                 ours = theirs = shared_count = 0
                 for r in mine:
-                    other = next((o for o in rows if o["surrogate"] == member and o["attack"] == attack
-                                  and o["victim"] == r["victim"]), None)
-                    shared = set(r["eligible_clips"]) & set(other["eligible_clips"]) if other else set()
+                    other = by_task.get((member, attack, r["victim"]))
+                    if other is None:
+                        continue
+                    shared = set(r["eligible_clips"]) & set(other["eligible_clips"])
                     ours += len(shared & set(r["succeeded_clips"]))
-                    theirs += len(shared & set(other["succeeded_clips"])) if other else 0
+                    theirs += len(shared & set(other["succeeded_clips"]))
                     shared_count += len(shared)
                 cells.append(f"{ours}/{shared_count} against {theirs}/{shared_count}")
             lines.append(f"| {attack} | " + " | ".join(cells) + " |")
