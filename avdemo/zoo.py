@@ -237,9 +237,10 @@ def load_defense_term(name: str, device: torch.device | str = "cpu", root: Path 
     for adaptive attacks; None for a model trained without one."""
     card = read_card(name, root)
     spec = card.data.get("defense")
-    if not spec:
+    from .defenses import create_term, get_defense
+
+    if not spec or get_defense(spec["kind"]).make_term is None:  # none, or a training procedure
         return None
-    from .defenses import create_term
 
     tensors = load_tensors(card.weights_path, card.data["weights"])
     own = {key.removeprefix("defense."): value.float() for key, value in tensors.items() if key.startswith("defense.")}

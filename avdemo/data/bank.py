@@ -33,7 +33,6 @@ import cv2
 import numpy as np
 
 from .. import SAMPLE_RATE
-from ..media import read_audio
 from .cache import cache_dir
 
 BANK_VERSION = 2
@@ -174,6 +173,8 @@ def _trim_silence(samples: np.ndarray, threshold: float = 0.02) -> np.ndarray:
 
 def load_sound(entry: dict, package_roots: dict[str, Path], max_seconds: float) -> np.ndarray:
     """A manifest recording or noise bed as `(n,)` float32 in [-1, 1], mono at 11025 Hz."""
+    from ..media import read_audio  # only building the bank decodes; loading a built one needs no PyAV
+
     samples = read_audio(_source_bytes(entry, package_roots), SAMPLE_RATE)
     if entry.get("trim"):
         start, end = entry["trim"]

@@ -1,6 +1,8 @@
-"""The CVPR 2021 defenses: MinSim / MaxSim and PCL (training-time loss terms, reusable as
-adaptive attack objectives) and ExFMem (an inference-time feature memory over any AV model),
-each registered with what it is and how it is attacked (`DEFENSES`).
+"""Every defense, registered with what it is and how it is attacked (`DEFENSES`): the CVPR 2021
+ones, MinSim / MaxSim and PCL (training-time loss terms, reusable as adaptive attack
+objectives) and ExFMem (an inference-time feature memory over any AV model); and training
+procedures: PGD adversarial training and the ICLR 2025 efficient adversarial training with its
+curriculum (`adversarial_training`), and the ICASSP 2022 multimodal mixup (`mixup`).
 
 Every module of this package that defines a defense registers it; all are imported here,
 so adding a defense is adding its file (plus its zoo config and its test).
@@ -14,7 +16,9 @@ from .registry import (
     BASE_MODEL,
     DEFENSES,
     Defense,
+    TrainingProcedure,
     available_defenses,
+    create_procedure,
     create_term,
     defense_of_entry,
     get_defense,
@@ -28,6 +32,7 @@ __all__ = [
     "BASE_MODEL",
     "DEFENSES",
     "Defense",
+    "TrainingProcedure",
     "ExFMem",
     "FeatureMemory",
     "MaxSim",
@@ -38,6 +43,7 @@ __all__ = [
     "available_defenses",
     "collect_memory",
     "craft",
+    "create_procedure",
     "create_term",
     "defense_of_entry",
     "get_defense",

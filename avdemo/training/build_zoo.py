@@ -71,7 +71,7 @@ def recipes() -> dict[str, TrainConfig]:
             raise ValueError(f"the zoo recipes start from each other in a cycle: {' -> '.join((*chain, name))}")
         if name in ordered or name not in configs:
             return
-        for parent in (configs[name].init_audio, configs[name].init_visual):
+        for parent in (configs[name].init_audio, configs[name].init_visual, configs[name].init_model):
             if parent:
                 visit(parent, (*chain, name))
         ordered[name] = configs[name]
@@ -251,7 +251,7 @@ def build_model_entry(config: TrainConfig, fresh: bool, device: str, log=print) 
     if finished:
         export_run(config, run_dir, data, None)
         return
-    for reference in (config.init_audio, config.init_visual):
+    for reference in (config.init_audio, config.init_visual, config.init_model):
         if reference:
             ensure_initialisation(reference, log)
     begin = time.perf_counter()
@@ -282,6 +282,8 @@ def export_run(config: TrainConfig, run_dir: Path, data: dict, wall_seconds: flo
         "train_seconds": round(state["run"]["seconds"], 1),
         "wall_seconds": round(wall_seconds, 1) if wall_seconds else None,
         "history": state["run"]["history"],
+        "validations": state["run"].get("validations", []),
+        "procedure": state.get("procedure"),
         "hardware": state["hardware"],
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

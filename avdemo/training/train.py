@@ -3,7 +3,16 @@
 Per-group SGD as the reference code (audio net, visual net, fusion + classifier each with its
 own learning rate), a step schedule, the reference's augmentation (gain in [0.5, 1.5) on the
 waveform, horizontal flips), mixed precision on GPU, a fixed seed, the best checkpoint by
-clean validation accuracy, resumable runs, and a progress bar with throughput.
+clean validation accuracy (or, for adversarial training, by robust validation accuracy),
+resumable runs, and a progress bar with throughput.
+
+A recipe may fine-tune a whole zoo model (`init_model`) and name a defense: one with a
+training term adds it to the loss (MinSim, PCL), one with a training procedure changes the
+inputs or adds a loss (adversarial training, mixup; `avdemo.defenses.TrainingProcedure`).
+Validation may run several times an epoch (`validations_per_epoch`): each point records the
+training time so far and the clean and, when the checkpoint is chosen by it, robust validation
+accuracy (PGD-10 at the recipe's budget on the first `robust_val_per_class` clips per class),
+which gives robust accuracy against training time. A run resumes from its last validation point.
 
 Single process by default; data-parallel under `torchrun --nproc_per_node N -m avdemo.training.train
 ...` (DDP: gloo on CPU, NCCL on GPU). A run folder (`runs/<name>/` by default) holds
@@ -30,7 +39,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from ..defenses import create_term
+from ..attacks import create_attack
+from ..attacks.budgets import budget_settings
+from ..defenses import TrainingProcedure, create_procedure, create_term, get_defense
 from ..models import architecture_config, build_model
 from ..models.correspondence import contrastive_localization_loss, mosaic, mosaic_localization_loss
 from ..models.segments import segment_waveform
@@ -62,8 +73,9 @@ class TrainConfig:
     size: int = 224
     train_per_class: int = 400
     data_seed: int = 0
-    init_audio: str | None = None  # zoo name or run folder whose audio net starts ours
+    init_audio: str | None = None  # zoo name or run folder whose audio net starts ours ("" for none)
     init_visual: str | None = None
+    init_model: str | None = None  # zoo name or run folder whose whole network starts ours (fine-tuning)
     epochs: int = 2
     batch_size: int = 32
     lr_audio: float = 1e-3
@@ -76,8 +88,36 @@ class TrainConfig:
     gain: tuple[float, float] = (0.5, 1.5)
     flip: bool = True
     color_jitter: float = 0.0  # brightness, contrast and saturation factors in [1 - j, 1 + j]
-    defense: str | None = None  # the key of a registered defense with a training term (avdemo.defenses)
+    defense: str | None = None  # the key of a registered defense with a training term or procedure (avdemo.defenses)
     defense_weight: float = 1.0
+    select_by: str = "clean"  # "clean" or "robust" validation accuracy picks the best checkpoint
+    validations_per_epoch: int = 1
+    robust_val_per_class: int = 4  # clips per class of val for the robust validation accuracy
+    # Adversarial training (avdemo.defenses.adversarial_training): the named budget and modality
+    # attacked, attack steps (AVAT: rising from min_attack_steps), eps warm-up share of training.
+    attack_budget: str = "visible"
+    attack_modality: str = "both"
+    attack_steps: int = 3
+    min_attack_steps: int = 1
+    eps_warmup: float = 0.2
+    # AVAT's efficient crafting: groups of segment_frames segments, a share sample_share of each
+    # sampled; the TMA objective over `copies` transformed copies; the curriculum of p_r = p_d.
+    segment_frames: int = 4
+    sample_share: float = 0.25
+    copies: int = 2
+    copy_transforms: tuple[str, ...] = ("mask",)
+    lambda_temporal: float = 0.1
+    lambda_misalign: float = 0.01
+    curriculum_schedule: str = "cosine"
+    curriculum_low: float = 0.05
+    curriculum_high: float = 0.20
+    curriculum_cycles: int = 4
+    # Multimodal mixup (avdemo.defenses.mixup).
+    mixup_reference_per_class: int = 20
+    mixup_convexity_points: int = 100
+    mixup_alpha_low: float = 0.2
+    mixup_alpha_high: float = 1.0
+    mixup_weight: float = 1.0
     seed: int = 1234
     workers: int = 0
     eval_batch_size: int = 64
@@ -108,10 +148,12 @@ class RunState:
     """What `state.json` records about a run."""
 
     epoch: int = 0
-    best_val: float = -1.0
+    best_val: float = -1.0  # the selection metric (clean or robust validation accuracy) of the best checkpoint
     best_epoch: int = -1
-    seconds: float = 0.0
+    seconds: float = 0.0  # training time, validation excluded
     history: list[dict] = field(default_factory=list)
+    step: int = 0  # batches done in the current epoch (a run stopped mid-epoch resumes there)
+    validations: list[dict] = field(default_factory=list)
 
 
 class TrainingObjective(nn.Module):
@@ -120,9 +162,9 @@ class TrainingObjective(nn.Module):
     model has a cell-level correspondence. Returns the mean loss and the logits."""
 
     def __init__(self, model: nn.Module, term: nn.Module | None, correspondence_weight: float = 0.0,
-                 mosaic_weight: float = 0.0):
+                 mosaic_weight: float = 0.0, procedure: TrainingProcedure | None = None):
         super().__init__()
-        self.model, self.term = model, term
+        self.model, self.term, self.procedure = model, term, procedure
         self.correspondence_weight, self.mosaic_weight = correspondence_weight, mosaic_weight
 
     def forward(self, waveform, frames, labels):
@@ -130,6 +172,9 @@ class TrainingObjective(nn.Module):
         loss = F.cross_entropy(output.logits, labels, reduction="none").mean()
         if self.term is not None:
             loss = loss + self.term(output, labels).mean()
+        extra = self.procedure.extra_loss(self.model, output, labels) if self.procedure is not None else None
+        if extra is not None:
+            loss = loss + extra.mean()
         if output.cell_embedding is None:
             return loss, output.logits
         temperature = self.model.config.temperature
@@ -146,8 +191,9 @@ class TrainingObjective(nn.Module):
 
 
 def defense_term(config: TrainConfig, model: nn.Module) -> nn.Module | None:
-    """The training-time term of a defense (also the adaptive attack's extra loss)."""
-    if config.defense is None:
+    """The training-time term of a defense (also the adaptive attack's extra loss); None for a
+    defense that trains by a procedure."""
+    if config.defense is None or get_defense(config.defense).make_term is None:
         return None
     return create_term(config.defense, config.defense_weight, model.config.num_classes, model.classifier.in_features)
 
@@ -181,8 +227,12 @@ def build_for_training(config: TrainConfig, num_classes: int) -> nn.Module:
     """The network of a config, its audio / visual nets initialised from other models if asked
     (the analogue of the paper's ImageNet initialisation)."""
     model = build_model(architecture_config(config.architecture, num_classes, config.width, **model_options(config)))
+    if config.init_model:
+        weights = {k: v.float() for k, v in _weights_of(config.init_model).items() if not k.startswith("defense.")}
+        model.load_state_dict(weights)  # strict: fine-tuning needs the very same network
+        return model
     for prefix, reference in (("audio_net.", config.init_audio), ("visual_net.", config.init_visual)):
-        if reference is None:
+        if not reference:
             continue
         source = {k: v.float() for k, v in _weights_of(reference).items() if k.startswith(prefix)}
         if not source:
@@ -290,7 +340,7 @@ def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch
 
 @torch.no_grad()
 def _validate(model: nn.Module, val: Dataset, config: TrainConfig, device: torch.device) -> float:
-    """Clean top-1 accuracy on the validation split (the checkpoint is picked by it)."""
+    """Clean top-1 accuracy on the validation split."""
     model.eval()
     correct = total = 0
     for batch in DataLoader(val, batch_size=config.eval_batch_size, num_workers=config.workers):
@@ -298,6 +348,86 @@ def _validate(model: nn.Module, val: Dataset, config: TrainConfig, device: torch
         correct += (logits.argmax(-1).cpu() == batch["label"]).sum().item()
         total += len(batch["label"])
     return correct / max(total, 1)
+
+
+def robust_validate(model: nn.Module, val: Dataset, config: TrainConfig, device: torch.device) -> float:
+    """Accuracy under PGD-10 (steps of eps / 8, as the cards measure) at the recipe's budget on
+    both modalities, on the first `robust_val_per_class` validation clips of each class."""
+    from ..data.shards import first_per_class
+
+    settings = budget_settings(config.attack_budget, "both")
+    correct = total = 0
+    for batch in DataLoader(first_per_class(val, config.robust_val_per_class), batch_size=config.eval_batch_size):
+        labels = batch["label"].to(device)
+        result = create_attack("pgd", model, settings)(batch["waveform"].to(device), batch["frames"].to(device), labels)
+        correct += (result.output.logits.argmax(-1) == labels).sum().item()
+        total += len(labels)
+    return correct / max(total, 1)
+
+
+def validation_steps(steps_per_epoch: int, per_epoch: int) -> set[int]:
+    """After which batches of an epoch (counted from 1) to validate: `per_epoch` evenly spaced
+    points, the last at the epoch's end."""
+    per_epoch = max(1, min(per_epoch, steps_per_epoch))
+    return {round(steps_per_epoch * (k + 1) / per_epoch) for k in range(per_epoch)}
+
+
+def _loader_workers(config: TrainConfig) -> int:
+    """Data-loading processes: the recipe's, unless `AVDEMO_WORKERS` says how many this machine
+    can spare (a GPU machine's cores; not part of the recipe, since it changes no result)."""
+    workers = os.environ.get("AVDEMO_WORKERS")
+    return int(workers) if workers else config.workers
+
+
+def _steps_per_epoch(train_set: Dataset, config: TrainConfig, world: int) -> int:
+    return len(train_set) // world // config.batch_size
+
+
+def _checkpoint(state: RunState, epoch: int, model: nn.Module, term, objective: nn.Module, optimizer, val_set: Dataset,
+                config: TrainConfig, device: torch.device, run_dir: Path, classes: list[str],
+                procedure: TrainingProcedure | None, world: int, rank: int, log, seconds: float,
+                step: int | None = None) -> dict:
+    """A validation point: clean (and robust, when it selects) validation accuracy after
+    `state.seconds` of training, the best checkpoint if it is the best so far, and the last
+    state to resume from. Every process returns the point (rank 0 measures it)."""
+    began = time.perf_counter()
+    point = {"epoch": epoch + 1, "step": state.step if step is None else step, "train_seconds": round(state.seconds, 1)}
+    if rank == 0:
+        point["val_accuracy"] = _validate(model, val_set, config, device)
+        if config.select_by == "robust":
+            point["robust_val_accuracy"] = robust_validate(model, val_set, config, device)
+    if world > 1:
+        shared = torch.tensor([point.get("val_accuracy", 0.0), point.get("robust_val_accuracy", 0.0)], device=device)
+        dist.broadcast(shared, 0)
+        point["val_accuracy"] = shared[0].item()
+        if config.select_by == "robust":
+            point["robust_val_accuracy"] = shared[1].item()
+    score = point["robust_val_accuracy"] if config.select_by == "robust" else point["val_accuracy"]
+    point["seconds"] = round(seconds, 1)  # training time since the previous point
+    point["validation_seconds"] = round(time.perf_counter() - began, 1)
+    state.validations.append(point)
+    if rank == 0:
+        if score > state.best_val:
+            state.best_val, state.best_epoch = score, epoch + 1
+            save_file(checkpoint_tensors(model, term), str(run_dir / "best.safetensors"))
+        tensors, _ = flatten_optimizer(optimizer)
+        save_file({**{k: v.contiguous() for k, v in objective.state_dict().items()}, **tensors},
+                  str(run_dir / "last.safetensors"))
+        _save_state(state, config, classes, optimizer, device, world, run_dir, procedure)
+        if config.validations_per_epoch > 1:
+            log(f"{config.name} epoch {epoch + 1} step {point['step']}: after {state.seconds / 60:.1f} min of training, "
+                + ", ".join(f"{k} {v:.3f}" for k, v in point.items() if k.endswith("accuracy")))
+    return point
+
+
+def _save_state(state: RunState, config: TrainConfig, classes: list[str], optimizer, device, world: int, run_dir: Path,
+                procedure: TrainingProcedure | None) -> None:
+    _, optimizer_groups = flatten_optimizer(optimizer)
+    (run_dir / "state.json").write_text(json.dumps({
+        "config": dataclasses.asdict(config), "classes": classes, "run": dataclasses.asdict(state),
+        "optimizer_groups": optimizer_groups, "hardware": hardware_description(device, world),
+        "procedure": procedure.describe() if procedure is not None else None,
+    }, indent=1))
 
 
 def train(config: TrainConfig, run_dir: Path | None = None, device: str | None = None, resume: bool = False,
@@ -321,7 +451,10 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
     # Channels-last convolution weights: 1.3-1.9x faster ResNet steps on this CPU (4-D weights only).
     model = build_for_training(config, len(classes)).to(target, memory_format=torch.channels_last)
     term = defense_term(config, model)
-    objective = TrainingObjective(model, term, config.correspondence_weight, config.mosaic_weight).to(target)
+    procedure = create_procedure(config.defense, config) if config.defense else None
+    if procedure is not None:
+        procedure.prepare(model, train_set, target)
+    objective = TrainingObjective(model, term, config.correspondence_weight, config.mosaic_weight, procedure).to(target)
     groups = [
         {"params": [p for n, p in model.named_parameters() if n.startswith("audio_net.")], "lr": config.lr_audio},
         {"params": [p for n, p in model.named_parameters() if n.startswith("visual_net.")], "lr": config.lr_visual},
@@ -348,6 +481,7 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
         run_dir.mkdir(parents=True, exist_ok=True)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if target.type == "cuda" else torch.autocast("cpu", enabled=False)
     generator = torch.Generator().manual_seed(config.seed + rank)
+    checkpoints = validation_steps(_steps_per_epoch(train_set, config, world), config.validations_per_epoch)
     for epoch in range(state.epoch, config.epochs):
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
@@ -356,15 +490,17 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
             sampler.set_epoch(epoch)
         else:
             sampler = RandomSampler(train_set, generator=torch.Generator().manual_seed(config.seed + epoch))
-        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, drop_last=True,
-                            num_workers=config.workers, persistent_workers=False)
+        order = list(sampler)[state.step * config.batch_size:]  # a resumed epoch skips the batches it has done
+        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order, drop_last=True,
+                            num_workers=_loader_workers(config), persistent_workers=False)
+        steps_per_epoch = len(loader) + state.step
         trainer.train()
         started = time.perf_counter()
         seen = correct = 0
         total_loss = 0.0
         progress = _progress(loader, rank, f"{config.name} epoch {epoch + 1}/{config.epochs}", max_steps)
-        for step, batch in enumerate(progress):
-            if max_steps is not None and step >= max_steps:
+        for batch in progress:
+            if max_steps is not None and state.step >= max_steps:
                 break
             waveform, frames = batch["waveform"], batch["frames"]
             if config.segment_training:  # before augmenting, so only the frame used is augmented
@@ -372,40 +508,42 @@ def train(config: TrainConfig, run_dir: Path | None = None, device: str | None =
             waveform, frames = augment(waveform, frames, config, generator)
             waveform, frames, labels = waveform.to(target), frames.to(target), batch["label"].to(target)
             with autocast:
+                if procedure is not None:
+                    position = (epoch + state.step / steps_per_epoch) / config.epochs
+                    waveform, frames = procedure.inputs(model, waveform, frames, labels, position)
                 loss, logits = trainer(waveform, frames, labels)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            state.step += 1
             seen += len(labels)
             correct += (logits.argmax(-1) == labels).sum().item()
             total_loss += loss.item() * len(labels)
             rate = seen * world / max(time.perf_counter() - started, 1e-9)
             if hasattr(progress, "set_postfix"):
                 progress.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}", clips_s=f"{rate:.1f}")
+            if state.step in checkpoints and state.step < steps_per_epoch and (max_steps is None or state.step < max_steps):
+                segment = time.perf_counter() - started
+                state.seconds += segment
+                _checkpoint(state, epoch, model, term, objective, optimizer, val_set, config, target, run_dir, classes,
+                            procedure, world, rank, log, seconds=segment)
+                trainer.train()
+                started = time.perf_counter()
         scheduler.step()
         elapsed = time.perf_counter() - started
-        val_accuracy = _validate(model, val_set, config, target) if rank == 0 else 0.0
-        if world > 1:
-            shared = torch.tensor([val_accuracy], device=target)
-            dist.broadcast(shared, 0)
-            val_accuracy = shared.item()
-        state.epoch = epoch + 1
         state.seconds += elapsed
-        state.history.append({"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), "train_accuracy": correct / max(seen, 1),
-                              "val_accuracy": val_accuracy, "seconds": elapsed, "clips_per_second": seen * world / elapsed})
+        epoch_seconds = sum(v["seconds"] for v in state.validations if v["epoch"] == epoch + 1) + elapsed
+        done, state.epoch, state.step = state.step, epoch + 1, 0  # saved as finished: a resume starts the next epoch
+        point = _checkpoint(state, epoch, model, term, objective, optimizer, val_set, config, target, run_dir, classes,
+                            procedure, world, rank, log, seconds=elapsed, step=done)
+        state.history.append({"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1),
+                              "train_accuracy": correct / max(seen, 1), "val_accuracy": point["val_accuracy"],
+                              "seconds": epoch_seconds, "clips_per_second": seen * world / max(elapsed, 1e-9)})
         if rank == 0:
-            if val_accuracy > state.best_val:
-                state.best_val, state.best_epoch = val_accuracy, epoch + 1
-                save_file(checkpoint_tensors(model, term), str(run_dir / "best.safetensors"))
-            tensors, optimizer_groups = flatten_optimizer(optimizer)
-            save_file({**{k: v.contiguous() for k, v in objective.state_dict().items()}, **tensors},
-                      str(run_dir / "last.safetensors"))
-            (run_dir / "state.json").write_text(json.dumps({
-                "config": dataclasses.asdict(config), "classes": classes, "run": dataclasses.asdict(state),
-                "optimizer_groups": optimizer_groups, "hardware": hardware_description(target, world),
-            }, indent=1))
-            log(f"{config.name} epoch {epoch + 1}: train acc {correct / max(seen, 1):.3f}, val acc {val_accuracy:.3f}, "
-                f"{seen * world / elapsed:.1f} clips/s")
+            _save_state(state, config, classes, optimizer, target, world, run_dir, procedure)
+            log(f"{config.name} epoch {epoch + 1}: train acc {correct / max(seen, 1):.3f}, val acc {point['val_accuracy']:.3f}"
+                + (f", robust val acc {point['robust_val_accuracy']:.3f}" if "robust_val_accuracy" in point else "")
+                + f", {seen * world / max(elapsed, 1e-9):.1f} clips/s")
     if world > 1:
         dist.barrier()
     return run_dir
