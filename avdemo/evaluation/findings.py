@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import map_attacks, masking, transfer
+from . import map_attacks, masking, robust_training, transfer
 from .report import markdown
 from ..zoo import describe, entry_digest, list_models
 from ..paths import DOCS, REPORTS
@@ -198,7 +198,7 @@ def stale_entries(report: dict, shipped: dict[str, str]) -> list[str]:
 
 
 SECTIONS = {"map_attacks.json": map_attacks.markdown, "masking.json": masking.markdown,
-            "transfer.json": transfer.markdown}
+            "transfer.json": transfer.markdown, "robust_training.json": robust_training.section}
 """The other evaluations' reports in `reports/` -> their section of docs/RESULTS.md (with their own findings)."""
 
 

@@ -9,6 +9,7 @@ without a browser; `build_app` lays them out and `launch` serves them (`app.py`)
 from __future__ import annotations
 
 import functools
+import json
 import os
 import tempfile
 import threading
@@ -23,7 +24,7 @@ from .. import NUM_SAMPLES, SAMPLE_RATE
 from ..attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, AttackSettings, attack_parameters, available_attacks, paper_preset
 from ..data.examples import EXAMPLES_DIR, SCENARIOS
 from ..data.masking import UNITS
-from ..data.truth import read_ground_truth
+from ..data.truth import read_ground_truth, sidecar_path
 from ..defenses import BASE_MODEL
 from ..media import MediaError, clip_from_image, decode_clip, write_mp4
 from ..models import IMAGENET_STD
@@ -43,6 +44,8 @@ SLOW_SECONDS = 5.0  # runs expected to take longer are announced before they sta
 # every frame, the logo kept a core of a small laptop half busy for the whole Run.
 PAGE_CSS = '#cost [data-testid="status-tracker"] svg { display: none; }'
 MODALITIES = ("both", "audio", "visual")
+CLASSWISE_REPORT = REPORTS / "classwise.json"  # written by `python -m avdemo.evaluation.robust_training`
+NO_CLASSWISE = "No class-wise report yet: run `python -m avdemo.evaluation.robust_training`"
 
 try:  # Hugging Face ZeroGPU: borrow a GPU for each run where the `spaces` package exists.
     import spaces
@@ -243,7 +246,7 @@ def mask_clip(video, image, sound, model, defense, share_percent, mode, seed):
 
 def _outputs(first: tuple[Analysis, str], second: tuple[Analysis, str] | None, bundle: list[Path]) -> tuple:
     """The values of `OUTPUTS`: a column per (analysis, heading), B's empty without a second, then
-    the details of the first and its take-away bundle."""
+    the details of the first, its take-away bundle and the clip's class (`clip_class`)."""
     analysis = first[0]
     clean_audio, adversarial_audio, perturbation_audio, gain_note = views.audio_tracks(analysis)
     perturbation, perturbation_note = views.perturbation_image(analysis)
@@ -269,12 +272,79 @@ def _outputs(first: tuple[Analysis, str], second: tuple[Analysis, str] | None, b
         views.tsne_figure(analysis) if analysis.embeddings else None,
         None,  # the playable mp4 is written on request (`playable_video`)
         [str(path) for path in bundle],
+        clip_class(analysis),
     )
 
 
 OUTPUTS = ("verdict_a", "strip_a", "summary_a", "top_k_a", "verdict_b", "strip_b", "summary_b", "top_k_b", "perturbation",
            "perturbation_note", "clean_audio", "adversarial_audio", "perturbation_audio", "gain_note", "sound_plot",
-           "trace_plot", "tsne_plot", "adversarial_video", "take_away")
+           "trace_plot", "tsne_plot", "adversarial_video", "take_away", "clip_class")
+
+
+def clip_class(analysis: Analysis) -> list[str]:
+    """The class the class-wise view highlights for a run's clip, and where it comes from: [class,
+    "true"] where the clip has ground truth, else [the model's clean prediction, "predicted"]."""
+    if analysis.truth is not None:
+        return [analysis.truth.label, "true"]
+    return [analysis.classes[int(analysis.clean_probabilities.argmax())], "predicted"]
+
+
+def example_class(video: str | None) -> list[str] | None:
+    """A chosen clip's true class, read from its sidecar before any Run, for a shipped example;
+    None for an upload (its predicted class comes with its Run: `clip_class`)."""
+    try:
+        example = shipped_example(video) if video else None
+    except OSError:
+        return None
+    sidecar = sidecar_path(example) if example else None
+    if sidecar is None or not sidecar.is_file():
+        return None
+    return [json.loads(sidecar.read_text())["label"], "true"]
+
+
+@functools.lru_cache(maxsize=2)
+def _read_classwise(path: str, stamp: int) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def classwise_report() -> dict | None:
+    """`reports/classwise.json` (`CLASSWISE_REPORT`), read once per version of the file (its
+    modification time): never at start-up, and a report written while the page is served shows
+    without a restart. None while there is none."""
+    try:
+        return _read_classwise(str(CLASSWISE_REPORT), CLASSWISE_REPORT.stat().st_mtime_ns)
+    except FileNotFoundError:
+        return None
+
+
+def classwise_view(shown: list[str] | None = None) -> tuple:
+    """The class-wise view: a line on what it shows and which class is highlighted, the figure
+    (`views.classwise_figure`) and the table (`views.classwise_table`); `NO_CLASSWISE` and nothing
+    drawn while the report is missing. `shown`: [class, "true" | "predicted"] (`clip_class`), or
+    None before the clip's class is known."""
+    try:
+        report = classwise_report()
+    except (OSError, ValueError) as error:  # half written, or not JSON
+        return f"The class-wise report `{CLASSWISE_REPORT.name}` could not be read ({error}).", None, []
+    if report is None:
+        return NO_CLASSWISE, None, []
+    name, source = shown if shown else (None, None)
+    rows = {row["class"]: row for row in report.get("per_class", [])}
+    note = (f"Each class's accuracy drop under attack against its convexity κ_c and the log density ρ_c of its fused "
+            f"features, for {report.get('model', '?')} on {report.get('split', '?')} "
+            f"({report.get('clips_per_class', '?')} clips per class, convexity from {report.get('convexity_points', '?')} "
+            f"points, density quantile {report.get('density_quantile', '?')}). ")
+    if name is None:
+        note += "Run a clip to highlight its class."
+    elif name not in rows:
+        note += f"This clip's {source} class, **{name}**, is not among the report's classes."
+    else:
+        row = rows[name]
+        numbers = ", ".join(f"{label} {value:.3g}" for label, key in (("drop", "drop"), ("κ_c", "convexity_input"),
+                                                                        ("ρ_c", "log_density_fused"))
+                            if (value := views.report_value(row.get(key))) is not None)
+        note += f"Highlighted: **{name}**, this clip's {source} class ({numbers or 'no values'})."
+    return note, views.classwise_figure(report, name), views.classwise_table(report, name)
 
 
 def playable_video(take_away: list[str] | None) -> str:
@@ -562,16 +632,24 @@ def build_app() -> gr.Blocks:
                     video_button = gr.Button("Make a playable mp4 of the adversarial input", size="sm", elem_id="make-video")
                     adversarial_video = gr.Video(label="Adversarial video (H.264 + AAC, lossy: for watching; the exact "
                                                        "input is the .npz above)", height=240, elem_id="adversarial-video")
-        with gr.Tab("Robustness"):
+        with gr.Tab("Robustness") as robustness_tab:
             gr.Markdown("## The model zoo\n" + model_cards_markdown())
+            with gr.Accordion("Class-wise robustness: which classes fall under attack, the clip's class highlighted",
+                              open=True, elem_id="classwise"):
+                classwise_note = gr.Markdown(elem_id="classwise-note")
+                classwise_plot = gr.Plot(label="Accuracy drop per class against convexity and density",
+                                         elem_id="classwise-plot")
+                classwise_rows = gr.Dataframe(headers=list(views.CLASSWISE_COLUMNS), interactive=False,
+                                              label="Per class (the clip's class first, marked ▶)", elem_id="classwise-table")
             gr.Markdown(reports_markdown())
+        shown_class = gr.State(None)  # [class, "true" | "predicted"] of the clip shown: `clip_class`, `example_class`
 
         named = {"verdict_a": verdict_a, "strip_a": strip_a, "summary_a": summary_a, "top_k_a": top_k_a,
                  "verdict_b": verdict_b, "strip_b": strip_b, "summary_b": summary_b, "top_k_b": top_k_b,
                  "perturbation": perturbation, "perturbation_note": perturbation_note, "clean_audio": clean_audio,
                  "adversarial_audio": adversarial_audio, "perturbation_audio": perturbation_audio, "gain_note": gain_note,
                  "sound_plot": sound_plot, "trace_plot": trace_plot, "tsne_plot": tsne_plot,
-                 "adversarial_video": adversarial_video, "take_away": take_away}
+                 "adversarial_video": adversarial_video, "take_away": take_away, "clip_class": shown_class}
         outputs = [named[name] for name in OUTPUTS]
         run_inputs = [video, image, sound, model, defense, attack, modality, eps_audio, eps_visual, steps, target, seed, paper,
                       compare, model_b, defense_b, modality_b, target_region, craft_on]
@@ -598,6 +676,13 @@ def build_app() -> gr.Blocks:
         eps_audio.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
         video.change(snr_hint, inputs=[video, image, sound, eps_audio], outputs=[snr], api_visibility="private")
         example.input(choose_example, inputs=[example], outputs=[video, lesson], api_visibility="private")
+        # the class-wise view: drawn when the Robustness tab opens, redrawn when the clip's class changes
+        # (a chosen example's true class at once, an upload's or any run's class with its Run)
+        video.change(example_class, inputs=[video], outputs=[shown_class], api_visibility="private")
+        classwise = {"fn": classwise_view, "inputs": [shown_class], "outputs": [classwise_note, classwise_plot, classwise_rows],
+                     "api_visibility": "private"}
+        shown_class.change(**classwise)
+        robustness_tab.select(**classwise)
         target_inputs = [attack, video, image, sound, model, defense, target_region]
         for trigger in (attack.change, video.change, image.change, target_region.submit):
             trigger(show_target, inputs=target_inputs, outputs=[target_controls, target_picker, target_region],

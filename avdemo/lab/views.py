@@ -505,3 +505,94 @@ def summary_markdown(analysis: Analysis) -> str:
     if analysis.map_kind is not None:
         lines.append(f"- The map is the {MAP_KINDS[analysis.map_kind]}.")
     return "\n".join(lines)
+
+
+CLASSWISE_PANELS = (("convexity_input", "input convexity κ_c"), ("log_density_fused", "log density ρ_c (fused features)"))
+"""The class-wise figure's x axes, left and right: report keys (`reports/classwise.json`) and their names."""
+CLASSWISE_COLUMNS = ("class", "clean acc", "robust acc", "drop", "κ input", "κ audio", "κ visual", "log density fused")
+CLASSWISE_KEYS = ("clean_accuracy", "robust_accuracy", "drop", "convexity_input", "convexity_audio", "convexity_visual",
+                  "log_density_fused")
+"""The report's keys behind `CLASSWISE_COLUMNS` (after the class)."""
+CLASS_COLOUR = "#7f93ad"  # grey-blue: every class but the clip's
+HIGHLIGHT_COLOUR = "#f58518"  # orange: the clip's class, apart from the grey-blue and the blue fit line
+HIGHLIGHT_MARK = "▶ "
+
+
+def report_value(value) -> float | None:
+    """A report's number as a float, or None where it is missing, null or NaN (a class without
+    the value: too few clips, or a convexity with no pair to test)."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _trend_title(name: str, trend: dict | None, shown: int, left_out: int) -> str:
+    """A panel's title: what is drawn against the drop, the rank correlation it rests on (Spearman,
+    since a handful of classes and a skewed density make a linear r fragile) and how many classes."""
+    trend = trend or {}
+    rho, p, n = report_value(trend.get("spearman")), report_value(trend.get("spearman_p")), trend.get("n")
+    stats = f"Spearman ρ_s = {rho:+.2f}, p = {p:.2g}, n = {n}" if rho is not None and p is not None else "no trend"
+    missing = f"; {left_out} class{'es' if left_out != 1 else ''} without a value left out" if left_out else ""
+    return f"drop vs {name}<br><sup>{stats} ({shown} classes drawn{missing})</sup>"
+
+
+def classwise_figure(report: dict, highlight: str | None) -> go.Figure:
+    """Does a class fall under attack the more, the less convex or the sparser it is? Each class's
+    accuracy drop under attack (clean - robust) against its input convexity κ_c (left) and the log
+    density of its fused features ρ_c (right), one marker per class, named beside it and on hover,
+    with the report's least-squares line over the classes' x range and its Spearman correlation in
+    the panel's title. The clip's class (`highlight`) is drawn larger and orange, every other one
+    grey-blue, so where this clip's class stands among the rest shows at a glance. A class whose x or
+    drop is missing or NaN is left out of that panel (and counted in its title), never drawn at 0."""
+    rows = report.get("per_class", [])
+    trends = report.get("trend", {})
+    panels = []
+    for key, name in CLASSWISE_PANELS:
+        points = [(row["class"], report_value(row.get(key)), report_value(row.get("drop"))) for row in rows]
+        kept = [point for point in points if point[1] is not None and point[2] is not None]
+        panels.append((key, name, kept, len(points) - len(kept)))
+    figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                           subplot_titles=[_trend_title(name, trends.get(key), len(kept), left_out)
+                                           for key, name, kept, left_out in panels])
+    for column, (key, name, kept, _) in enumerate(panels, start=1):
+        for chosen in (False, True):
+            shown = [point for point in kept if (point[0] == highlight) == chosen]
+            if not shown:
+                continue
+            classes, xs, drops = (list(values) for values in zip(*shown))
+            figure.add_scatter(
+                x=xs, y=drops, mode="markers+text", text=classes, textposition="top center",
+                textfont={"size": 12 if chosen else 9, "color": HIGHLIGHT_COLOUR if chosen else "#555"},
+                marker={"color": HIGHLIGHT_COLOUR if chosen else CLASS_COLOUR, "size": 16 if chosen else 9,
+                        "line": {"width": 1, "color": "black" if chosen else "white"}},
+                hovertext=[f"{c}: drop {d:.2f}, {name} {x:.3g}" for c, x, d in shown], hoverinfo="text",
+                name=f"{highlight} (this clip's class)" if chosen else "other classes",
+                legendgroup="highlight" if chosen else "classes", showlegend=column == 1, row=1, col=column)
+        trend = trends.get(key) or {}
+        slope, intercept = report_value(trend.get("slope")), report_value(trend.get("intercept"))
+        if kept and slope is not None and intercept is not None:
+            ends = [min(point[1] for point in kept), max(point[1] for point in kept)]
+            figure.add_scatter(x=ends, y=[slope * x + intercept for x in ends], mode="lines",
+                               line={"color": "#4c78a8", "dash": "dash", "width": 2}, name="least-squares line",
+                               legendgroup="trend", showlegend=column == 1, hoverinfo="skip", row=1, col=column)
+        figure.update_xaxes(title_text=name, row=1, col=column)
+    figure.update_yaxes(title_text="accuracy drop under attack (clean - robust)", row=1, col=1)
+    classes = len(report.get("classes") or rows)
+    figure.update_layout(height=460, margin={**PLOT_MARGIN, "t": 100}, legend={"orientation": "h", "y": -0.18},
+                         title=f"Class-wise robustness of {report.get('model', '?')} on {report.get('split', '?')}: "
+                               f"{report.get('clips_per_class', '?')} clips per class, {classes} classes")
+    return figure
+
+
+def classwise_table(report: dict, highlight: str | None) -> list[list]:
+    """The report's numbers per class as rows of `CLASSWISE_COLUMNS` (for a `gr.Dataframe`), the
+    clip's class first and marked "▶", the others in the report's order; values rounded to three
+    decimals, None where the report has none (NaN)."""
+    first, rest = [], []
+    for row in report.get("per_class", []):
+        chosen = row["class"] == highlight
+        values = [None if (value := report_value(row.get(key))) is None else round(value, 3) for key in CLASSWISE_KEYS]
+        (first if chosen else rest).append([f"{HIGHLIGHT_MARK}{row['class']}" if chosen else row["class"], *values])
+    return first + rest
