@@ -278,3 +278,16 @@ def test_attacks_run_batched_on_gpu(trained):
     result = create_attack("mim", model, eps_audio=0.03, eps_visual=8 / 255)(waveform, frames, labels)
     _check_invariants(result, waveform, frames, 0.03, 8 / 255)
     assert result.frames.device.type == "cuda"
+
+
+def test_an_attack_called_under_no_grad_still_attacks():
+    """A caller's `torch.no_grad()` once made every step zero without a word (issue 15)."""
+    model = train_toy_model(steps=60).eval()
+    waveform, frames, labels = toy_batch(8, seed=3)
+    settings = AttackSettings(eps_audio=0.05, eps_visual=8 / 255, steps=3)
+    with torch.no_grad():
+        result = create_attack("pgd", model, settings)(waveform, frames, labels)
+    expected = create_attack("pgd", model, settings)(waveform, frames, labels)
+    assert result.delta_waveform.abs().max() > 0 and result.delta_frames.abs().max() > 0
+    torch.testing.assert_close(result.delta_waveform, expected.delta_waveform)
+    torch.testing.assert_close(result.delta_frames, expected.delta_frames)

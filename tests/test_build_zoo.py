@@ -119,12 +119,23 @@ def test_every_fusion_and_defense_recipe_differs_from_the_base_only_in_its_fusio
     recipes = build_zoo.recipes()
     compared = {name: build_zoo.comparison_card(config) for name, config in recipes.items()}
     fusions = [name for name, config in recipes.items() if config.role == "fusion" and name != build_zoo.BASE_MODEL]
-    defenses = [name for name, config in recipes.items() if config.role == "defense"]
-    assert len(fusions) == 4 and len(defenses) == 3
+    defenses = [name for name, config in recipes.items() if config.role == "defense" and not config.init_model]
+    fine_tuned = [name for name, config in recipes.items() if config.role == "defense" and config.init_model]
+    assert len(fusions) == 4 and len(defenses) == 3 and len(fine_tuned) == 3
     for name in fusions:
         assert compared[name]["differs_in"] == {"architecture": name}
     for name in defenses:
         assert set(compared[name]["differs_in"]) <= {"defense", "defense_weight"}
+    # The robust-training entries fine-tune the shipped base on the same data with one schedule:
+    # they differ from each other only in their defense's own settings.
+    procedure = {"defense", "attack_budget", "attack_modality", "attack_steps", "min_attack_steps", "eps_warmup",
+                 "segment_frames", "sample_share", "copies", "copy_transforms", "lambda_temporal", "lambda_misalign",
+                 "curriculum_schedule", "curriculum_low", "curriculum_high", "curriculum_cycles",
+                 "mixup_reference_per_class", "mixup_convexity_points", "mixup_alpha_low", "mixup_alpha_high", "mixup_weight"}
+    shared = {key: value for key, value in compared[fine_tuned[0]]["differs_in"].items() if key not in procedure}
+    assert shared["init_model"] == build_zoo.BASE_MODEL and shared["select_by"] == "robust"
+    for name in fine_tuned:
+        assert {k: v for k, v in compared[name]["differs_in"].items() if k not in procedure} == shared
     assert compared[build_zoo.BASE_MODEL] is None and compared["av-attention"] is None
 
 

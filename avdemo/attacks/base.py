@@ -201,7 +201,8 @@ class Attack:
         self.model.eval()
         try:
             for done in range(1, self.steps + 1):
-                loss, output, grads = self.gradients(adv, labels)
+                with torch.enable_grad():  # a caller under no_grad would otherwise get zero gradients: no attack
+                    loss, output, grads = self.gradients(adv, labels)
                 records.append(StepRecord.of(loss, output))
                 with torch.no_grad():
                     for modality, grad in grads.items():
