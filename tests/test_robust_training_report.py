@@ -25,6 +25,7 @@ def _report(**worst) -> tuple[dict, dict]:
                                                     for name, value in numbers.items()}}
     fit = {"slope": 0.5, "intercept": 0.1, "spearman": 0.24, "spearman_p": 0.34, "pearson": 0.2, "n": 18}
     classwise = {"clips_per_class": 20, "trend": {"convexity_input": fit}, "model": "av-concat", "convexity_points": 200,
+                 "attack": "PGD-10, paper preset, both modalities",
                  "per_class": []}
     return report, classwise
 
