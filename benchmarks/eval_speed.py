@@ -19,10 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from attack_speed import measure  # noqa: E402
 
-from avdemo.evaluation.__main__ import cached_splits, synth_data_version  # noqa: E402
+from avdemo.evaluation.__main__ import cached_splits, synth_data_version, zoo_clip_format  # noqa: E402
 from avdemo.evaluation.engine import Engine  # noqa: E402
 from avdemo.evaluation.store import ResultsStore  # noqa: E402
-from avdemo.evaluation.tables import evaluate  # noqa: E402
+from avdemo.evaluation.tables import SECTIONS, evaluate  # noqa: E402
+from avdemo.zoo import describe, list_models  # noqa: E402
 
 BATCH = 45
 
@@ -31,11 +32,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-class", type=int, default=1)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     args = parser.parse_args()
     started = time.perf_counter()
-    engine = Engine(cached_splits(args.per_class, ("test",)), ResultsStore(), synth_data_version(), args.device, BATCH,
-                    log=lambda *_: None)
-    report = evaluate(engine, per_class=args.per_class, log=lambda *_: None)
+    clip_format = zoo_clip_format([describe(name) for name in list_models()])
+    engine = Engine(cached_splits(args.per_class, clip_format, ("test",)), ResultsStore(), synth_data_version(clip_format),
+                    args.device, BATCH, log=lambda *_: None)
+    report = evaluate(engine, per_class=args.per_class, sections=tuple(args.sections), log=lambda *_: None)
     seconds = time.perf_counter() - started
     stamp = report["stamp"]
     print(f"full tables on {stamp['splits']} with {args.device}: {seconds:.0f} s, "

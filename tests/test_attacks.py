@@ -291,3 +291,22 @@ def test_an_attack_called_under_no_grad_still_attacks():
     assert result.delta_waveform.abs().max() > 0 and result.delta_frames.abs().max() > 0
     torch.testing.assert_close(result.delta_waveform, expected.delta_waveform)
     torch.testing.assert_close(result.delta_frames, expected.delta_frames)
+
+
+@pytest.mark.parametrize("name", ["pgd", "mim", "tma"])
+def test_stopping_when_fooled_keeps_every_clip_fooled_and_costs_fewer_passes(trained, name):
+    waveform, frames, labels = toy_batch(32, seed=21)
+    options = dict(eps_audio=0.01, eps_visual=3 / 255, steps=10, **({} if name == "mim" else {"seed": 0}))
+    full = create_attack(name, trained, **options)
+    plain = full(waveform, frames, labels)
+    fooled_at_some_step = (plain.trace.predicted[:-1] != labels).any(dim=0)
+    early = create_attack(name, trained, **options)
+    stopped = early(waveform, frames, labels, stop_when_fooled=True)
+    wrong = stopped.output.logits.argmax(-1) != labels
+    # every clip fooled at any iterate of the plain attack ends fooled (the early run follows the
+    # same path until a clip falls), and no clip is counted right that the last iterate got wrong
+    assert bool(wrong[fooled_at_some_step].all()) and wrong.sum() >= (plain.output.logits.argmax(-1) != labels).sum()
+    assert 0 < early.passes < full.passes
+    for modality, result, clean in (("audio", stopped.waveform, waveform), ("visual", stopped.frames, frames)):
+        budget = options["eps_audio"] if modality == "audio" else options["eps_visual"]
+        assert (result - clean).abs().max() <= budget + 1e-6

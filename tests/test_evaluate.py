@@ -16,7 +16,8 @@ from avdemo.evaluation.__main__ import synth_data_version, zoo_clip_format
 from avdemo.evaluation.engine import Condition, Engine
 from avdemo.evaluation.report import markdown, write_report
 from avdemo.evaluation.store import ResultsStore
-from avdemo.evaluation.tables import CURVE_EPS, defense_rows, evaluate
+from avdemo.evaluation.strongest import strongest_rows
+from avdemo.evaluation.tables import CURVE_EPS, SECTIONS, defense_rows, evaluate
 from avdemo.zoo import list_models, load_model, models_with_role
 
 # Every registered defense but the converged-Lasso ExFMem entries, whose thousands of unrolled
@@ -43,7 +44,8 @@ def tiny_test_split(tmp_path_factory):
 def evaluated(tiny_test_split, tmp_path_factory):
     store = ResultsStore(tmp_path_factory.mktemp("store") / "results.jsonl.gz")
     engine = Engine({"test": tiny_test_split}, store, "tiny-seed99", "cpu", batch_size=18, log=lambda *_: None)
-    return evaluate(engine, per_class=1, log=lambda *_: None, defenses=FAST_DEFENSES), engine, store
+    sections = tuple(section for section in SECTIONS if section != "strongest")  # its own test below, on two models
+    return evaluate(engine, per_class=1, sections=sections, log=lambda *_: None, defenses=FAST_DEFENSES), engine, store
 
 
 def test_tables_follow_the_registries_and_the_protocols(evaluated):
@@ -53,7 +55,10 @@ def test_tables_follow_the_registries_and_the_protocols(evaluated):
     assert [row["fusion"] for row in tables["table2"]] == models_with_role("fusion")
     assert [row["model"] for row in tables["table3"]] == [entry for _, entry in defense_rows(FAST_DEFENSES)] * 2
     for row in tables["table1"] + tables["table2"] + tables["table3"]:
-        assert row["Avg"] == pytest.approx((row["✗A"] + row["✗V"] + row["✗AV"]) / 3) and row["clips"] == 18
+        assert row["Avg"] == pytest.approx((row["✗A"] + row["✗V"] + row["✗AV"]) / 3) and set(row["clips"].values()) == {18}
+        for column, (low, high) in row["intervals"].items():
+            assert low <= row[column] + 1e-9 and row[column] <= high + 1e-9, column
+        assert row["per_clip"]["✗AV"].count("1") == round(18 * row["✗AV"])
         for column in ("✗A", "✗V", "✗AV"):
             # the robust cell is the worst case: never above any objective's own number
             assert row[column] <= min(scores[column] for scores in row["objectives"].values()) + 1e-9
@@ -65,7 +70,8 @@ def test_tables_follow_the_registries_and_the_protocols(evaluated):
     defended = [row for row in tables["table3"] if row["defense"].startswith("MinSim + ExFMem")]
     assert defended and all({"ce", "ce+term", "bpda", f"transfer:{BASE_MODEL}"} <= set(row["objectives"]) for row in defended)
     assert {row["condition"] for row in tables["localization"]} == {"✓AV", "✗A", "✗V", "✗AV"}
-    assert report["stamp"]["splits"] == {"test": 18} and len(report["stamp"]["checkpoints"]) == len(list_models())
+    assert report["stamp"]["splits"] == {"test": {"key": 18, "other": 18}}
+    assert len(report["stamp"]["checkpoints"]) == len(list_models())
 
 
 def test_worst_case_is_computed_per_clip_from_the_stored_rows(evaluated):
@@ -118,3 +124,19 @@ def test_the_evaluation_uses_the_zoos_clip_format_and_refuses_a_mixed_zoo():
     assert (clip_format.frames, clip_format.size) == (4, 224) and "T4-S224" in synth_data_version(clip_format)
     with pytest.raises(SystemExit, match=r"different clip formats \[\(1, 224\), \(4, 224\)\]"):
         zoo_clip_format([*cards, {"data": {"frames": 1, "size": 224}}])
+
+
+def test_the_strongest_attack_is_the_per_clip_worst_case_of_the_stored_rows(evaluated, tiny_test_split):
+    _, _, store = evaluated
+    engine = Engine({"test": tiny_test_split}, ResultsStore(store.path), "tiny-seed99", "cpu", batch_size=18,
+                    log=lambda *_: None)
+    rows = {row["model"]: row for row in strongest_rows(engine, [BASE_MODEL, "av-minsim"], "test", "visible",
+                                                         log=lambda *_: None)}
+    for name, row in rows.items():
+        assert row["strongest"] <= row["PGD-10"] <= row["clean"]
+        assert round(18 * row["clean"]) - sum(row["broken_first_by"].values()) == round(18 * row["strongest"])
+        standing = {clip for clip, flag in enumerate(row["per_clip"]["strongest"]) if flag == "1"}
+        for stored in store.rows(model=name, budget="visible", modality="both"):  # no stored row of a standing clip is wrong
+            assert stored["clip"] not in standing or stored["correct"]
+    attacks = {stored["attack"] for stored in store.rows(model="av-minsim", budget="visible")}
+    assert "pgd@first" in attacks and "pgd" in attacks  # white-box keeps the first fooling iterate, transfer runs every step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,3 +32,29 @@ def test_most_verdict_needs_the_whole_interval_on_one_side():
     assert most_verdict(25, 30) == "holds"
     assert most_verdict(3, 30) == "does not hold"
     assert most_verdict(17, 30) == "inconclusive at 30 clips"
+
+
+def test_bootstrap_keeps_pairs_and_frames_together_and_is_reproducible():
+    from avdemo.evaluation.intervals import bootstrap_interval, mean_interval
+
+    first = np.array([1.0] * 40 + [0.0] * 10)
+    assert bootstrap_interval(lambda a, b: (a - b).mean(), first, first) == (0.0, 0.0)  # a pair never splits
+    low, high = mean_interval(first)
+    assert low < 0.8 < high and mean_interval(first) == (low, high)
+    frames = np.repeat(first[:, None], 4, axis=1)  # four identical frames per clip: no narrower than one per clip
+    assert mean_interval(frames) == pytest.approx((low, high))
+    with pytest.raises(ValueError):
+        bootstrap_interval(lambda a, b: 0.0, first, first[:3])
+
+
+def test_interval_verdicts_and_the_clips_that_would_settle_them():
+    from avdemo.evaluation.intervals import clips_needed, combined_verdict, interval_verdict
+
+    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.1) == "reproduced"
+    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.5) == "not reproduced"
+    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.5, above=False) == "reproduced"
+    assert interval_verdict(0.15, 0.05, 0.25, 100, 0.1) == "inconclusive at 100 clips (about 400 would settle it)"
+    assert clips_needed(0.15, 0.05, 0.25, 100, 0.1) == 400 and clips_needed(0.1, 0.0, 0.2, 100, 0.1) is None
+    assert combined_verdict({"a": "reproduced", "b": "reproduced"}) == "reproduced"
+    assert combined_verdict({"a": "reproduced", "b": "not reproduced"}) == "partly: reproduced for a; not reproduced for b"
+    assert combined_verdict({}) == "not measured"

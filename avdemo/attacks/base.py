@@ -115,6 +115,7 @@ class Attack:
         }
         self.steps = 1
         self.step_size = dict(self.eps)
+        self.passes = 0  # forward + backward passes of one clip so far (transformed copies count)
 
     @property
     def attacked(self) -> tuple[str, ...]:
@@ -123,6 +124,10 @@ class Attack:
 
     def reset(self) -> None:
         """Clear per-call state (momentum, random generator, ...) before a new batch."""
+
+    def keep(self, standing: torch.Tensor) -> None:
+        """Keep the per-clip state of the clips still attacked (`standing`, a `(B,)` mask) only:
+        a subclass with state per clip (momentum) slices it."""
 
     def start(self, clean: torch.Tensor, modality: str) -> torch.Tensor:
         """Where the search starts: the clean input itself, unless a subclass says otherwise."""
@@ -165,6 +170,7 @@ class Attack:
         total = {m: torch.zeros_like(leaves[m]) for m in attacked}
         first = None
         for audio, visual in self.inputs_at(leaves):
+            self.passes += len(labels)
             output = self.model(audio, visual)
             loss = self.judged(output, labels)
             if first is None:
@@ -184,9 +190,13 @@ class Attack:
         return torch.clamp(clean + delta, low, high)
 
     def __call__(self, waveform: torch.Tensor, frames: torch.Tensor, labels: torch.Tensor,
-                 on_step: Callable[[int, int], None] | None = None) -> AttackResult:
+                 on_step: Callable[[int, int], None] | None = None, stop_when_fooled: bool = False) -> AttackResult:
         """Attack a batch. `on_step(done, total)` is called after each step, for progress bars
-        and time caps (it may raise to stop the attack)."""
+        and time caps (it may raise to stop the attack). `stop_when_fooled`: keep each clip's
+        first iterate the model gets wrong (targeted: gets to the target) and attack only the
+        others from then on, down to none: a robust-accuracy count loses nothing (a clip wrong
+        at any iterate is broken) and pays only for the clips still standing; the trace then
+        holds only the final input."""
         clean = {"audio": waveform.detach(), "visual": frames.detach()}
         for modality, tensor in clean.items():
             low, high = VALID_RANGE[modality]
@@ -195,22 +205,38 @@ class Attack:
         attacked = self.attacked
         self.reset()
         adv = {m: self.start(clean[m], m) if m in attacked else clean[m] for m in MODALITIES}
+        active = torch.arange(len(labels), device=labels.device)  # the clips still attacked
 
         records: list[StepRecord] = []
         was_training = self.model.training
         self.model.eval()
         try:
             for done in range(1, self.steps + 1):
+                point = {m: t[active] for m, t in adv.items()} if stop_when_fooled else adv
                 with torch.enable_grad():  # a caller under no_grad would otherwise get zero gradients: no attack
-                    loss, output, grads = self.gradients(adv, labels)
-                records.append(StepRecord.of(loss, output))
+                    loss, output, grads = self.gradients(point, labels[active])
                 with torch.no_grad():
+                    if stop_when_fooled:
+                        predicted = logits_of(output).argmax(-1)
+                        standing = predicted != labels[active] if self.targeted else predicted == labels[active]
+                    else:
+                        records.append(StepRecord.of(loss, output))
                     for modality, grad in grads.items():
                         step = self.step_size[modality].to(grad.device, grad.dtype)
-                        moved = adv[modality] + step * self.direction(modality, grad)
-                        adv[modality] = self.project(moved, clean[modality], modality)
+                        moved = point[modality] + step * self.direction(modality, grad)
+                        moved = self.project(moved, clean[modality][active] if stop_when_fooled else clean[modality],
+                                             modality)
+                        if stop_when_fooled:
+                            adv[modality] = adv[modality].index_put((active[standing],), moved[standing])
+                        else:
+                            adv[modality] = moved
+                if stop_when_fooled:
+                    self.keep(standing)
+                    active = active[standing]
                 if on_step is not None:
                     on_step(done, self.steps)
+                if not len(active):
+                    break
             with torch.no_grad():
                 adv = {m: t.detach() for m, t in adv.items()}
                 output = self.model(adv["audio"], adv["visual"])

@@ -23,6 +23,9 @@ class MIM(IFGSM):
     def reset(self) -> None:
         self.momentum: dict[str, torch.Tensor] = {}
 
+    def keep(self, standing: torch.Tensor) -> None:
+        self.momentum = {modality: momentum[standing] for modality, momentum in self.momentum.items()}
+
     def direction(self, modality: str, grad: torch.Tensor) -> torch.Tensor:
         per_sample_l1 = grad.abs().flatten(1).mean(dim=1).clamp_min(1e-12)
         normalised = grad / per_sample_l1.view(-1, *([1] * (grad.dim() - 1)))

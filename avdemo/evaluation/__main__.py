@@ -1,15 +1,22 @@
-"""Robustness evaluation of the zoo: `python -m avdemo.evaluation [--per-class 4] [--out reports]`
+"""Robustness evaluation of the zoo: `python -m avdemo.evaluation [--per-class 20] [--other-per-class 4]`
 (then `python -m avdemo.evaluation.findings` for docs/RESULTS.md).
 
 Per-clip results go to the results store (`reports/results.jsonl.gz` by default): a stopped
 run resumes where it stopped, and a rerun recomputes only what changed (a retrained model has
 another SHA-256, so its rows are new). See `avdemo.evaluation.tables` for what is measured.
+
+On the CPU the work is split over `--workers` processes (one per core, one thread each), each
+measuring every `workers`-th clip into its own shard of the store; the shards are then merged
+and the report is read from the store. A stopped run's shards are merged on the next start.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
+import time
 from pathlib import Path
 
 import torch
@@ -18,11 +25,10 @@ from torch.utils.data import Dataset
 from ..data.shards import ShardDataset, first_per_class
 from ..data.synth import FRAME_SIZE, SynthConfig, data_version, split_dir
 from ..paths import REPORTS
-from ..zoo import describe, list_models
-from .engine import Engine
 from .report import write_report
 from .store import ResultsStore
-from .tables import SECTIONS, evaluate
+from .parallel import build_engine, merge_shards, work
+from .tables import KEY_PER_CLASS, OTHER_PER_CLASS, SECTIONS, evaluate
 
 STORE = REPORTS / "results.jsonl.gz"
 
@@ -69,7 +75,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m avdemo.evaluation", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--per-class", type=int, default=None,
-                        help="clips per class of each split (default: 4 on CPU; all on GPU)")
+                        help=f"clips per class of each split for Table 1's ✗AV, the strongest-attack yardstick and "
+                             f"localization under attack (default: {KEY_PER_CLASS} on CPU; all on GPU)")
+    parser.add_argument("--other-per-class", type=int, default=None,
+                        help=f"clips per class for the other tables (default: {OTHER_PER_CLASS} on CPU; all on GPU)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="worker processes (default: one per core on CPU, up to 2; one on GPU)")
     parser.add_argument("--splits", nargs="+", default=["test", "test-heldout"])
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--out", type=Path, default=REPORTS)
@@ -80,12 +91,35 @@ def main(argv: list[str] | None = None) -> None:
                         help="replace only the --sections in the existing report (out/robustness.json), keeping the rest")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-    per_class = args.per_class if args.per_class is not None else (None if args.device.startswith("cuda") else 4)
+    gpu = args.device.startswith("cuda")
+    per_class = args.per_class if args.per_class is not None else (None if gpu else KEY_PER_CLASS)
+    other_per_class = args.other_per_class if args.other_per_class is not None else (None if gpu else OTHER_PER_CLASS)
+    if per_class is not None and other_per_class is not None:
+        other_per_class = min(other_per_class, per_class)
+    workers = args.workers or (1 if gpu else min(2, os.cpu_count() or 1))
     store = ResultsStore(args.store)
-    clip_format = zoo_clip_format([describe(name) for name in list_models()])
-    engine = Engine(cached_splits(per_class, clip_format, tuple(args.splits)), store, synth_data_version(clip_format),
-                    args.device)
-    report = evaluate(engine, per_class=per_class, sections=tuple(args.sections), defenses=args.defenses)
+    if merge_shards(store):
+        print("  merged the shards a stopped run left")
+    started, steps = time.perf_counter(), None
+    if workers > 1:
+        context = multiprocessing.get_context("spawn")
+        steps = context.Value("q", 0)
+        processes = [context.Process(target=work, args=(index, workers, vars(args), per_class, other_per_class, steps))
+                     for index in range(workers)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join()
+        merge_shards(store)
+        if any(process.exitcode for process in processes):
+            raise SystemExit("a worker failed (its rows are kept in the store): see its log above, then run again")
+    engine = build_engine(vars(args), per_class, store)
+    report = evaluate(engine, per_class=per_class, other_per_class=other_per_class, sections=tuple(args.sections),
+                      defenses=args.defenses)
+    if steps is not None:  # the workers measured; the report was read from the store
+        seconds = time.perf_counter() - started
+        report["stamp"].update(seconds=round(seconds, 1), attack_steps_per_second=round(steps.value / seconds, 2),
+                               workers=workers)
     store.compact()
     if args.update:
         report = merged(json.loads((args.out / "robustness.json").read_text()), report)

@@ -4,7 +4,10 @@ The engine runs every objective an entry's defense lists (`avdemo.defenses.objec
 shares work wherever the protocol allows: an adversarial input crafted on a model is judged
 on every victim that lists it (the undefended model's own attack is the transfer attack on
 each defense that names it), clean passes are cached, and rows already in the store are never
-recomputed, so a stopped evaluation resumes where it stopped.
+recomputed, so a stopped evaluation resumes where it stopped. An engine can be narrowed to
+fewer clips per class (`narrowed`: its rows are the same rows) or split into shards of clips
+for worker processes (`shard`), and an attack can be run on only the clips that still need
+it (`attacked(..., needed=...)`: the strongest-attack cascade).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+import copy
 
 import numpy as np
 import torch
@@ -27,16 +32,25 @@ from .store import CLEAN, ResultsStore
 
 @dataclass(frozen=True)
 class Condition:
-    """An attack under a named budget on one modality ("audio", "visual" or "both")."""
+    """An attack under a named budget on one modality ("audio", "visual" or "both").
+    `first_fooling`: white-box attacks keep each clip's first iterate the model gets wrong and
+    stop there (`Attack(..., stop_when_fooled=True)`), for robust-accuracy counts only; their
+    rows are stored under "<attack>@first". Transfer attacks always run every step: a clip that
+    fools the surrogate early would carry a weaker perturbation to the victim."""
 
     attack: str
     budget: str
     modality: str
     settings: AttackSettings
+    first_fooling: bool = False
 
     @classmethod
-    def named(cls, attack: str, budget: str, modality: str) -> Condition:
-        return cls(attack, budget, modality, budget_settings(budget, modality))
+    def named(cls, attack: str, budget: str, modality: str, first_fooling: bool = False) -> Condition:
+        return cls(attack, budget, modality, budget_settings(budget, modality), first_fooling)
+
+    def stored_as(self, white_box: bool) -> str:
+        """The attack's name in the store's rows."""
+        return f"{self.attack}@first" if self.first_fooling and white_box else self.attack
 
 
 class Engine:
@@ -49,7 +63,38 @@ class Engine:
         self._models: dict[tuple[str, bool], torch.nn.Module] = {}
         self._terms: dict[str, torch.nn.Module | None] = {}
         self._digests: dict[str, str] = {}
-        self.attack_steps = 0  # forward + backward passes of one clip, for throughput
+        self._counts = {"attack_steps": 0}  # shared with narrowed and sharded views
+
+    @property
+    def attack_steps(self) -> int:
+        """Forward + backward passes of one clip spent attacking (transformed copies included)."""
+        return self._counts["attack_steps"]
+
+    def _view(self, select) -> Engine:
+        """The same engine (models, store, counters) on the clips `select(ids)` keeps of each split."""
+        view = copy.copy(self)
+        view.splits = {}
+        for split, dataset in self.splits.items():
+            base = dataset.dataset if isinstance(dataset, Subset) else dataset
+            view.splits[split] = Subset(base, select(self.clip_ids(split)))
+        return view
+
+    def narrowed(self, per_class: int) -> Engine:
+        """The engine on the first `per_class` clips of each class (AV-Synth's labels cycle
+        through the classes, so that is every clip whose index is below per_class x classes):
+        the rows are the same rows, so a wider run has already measured them."""
+        def select(ids: list[int]) -> list[int]:
+            limit = per_class * len(self._classes())
+            return [clip for clip in ids if clip < limit]
+        return self._view(select)
+
+    def shard(self, index: int, count: int) -> Engine:
+        """Every `count`-th clip of each split from the `index`-th: one worker's share."""
+        return self._view(lambda ids: ids[index::count])
+
+    def _classes(self) -> list[str]:
+        dataset = next(iter(self.splits.values()))
+        return (dataset.dataset if isinstance(dataset, Subset) else dataset).classes
 
     # -- models ------------------------------------------------------------------------------
     def model(self, name: str, straight_through: bool = False) -> torch.nn.Module:
@@ -73,10 +118,11 @@ class Engine:
         dataset = self.splits[split]
         return list(dataset.indices) if isinstance(dataset, Subset) else list(range(len(dataset)))
 
-    def batches(self, split: str) -> Iterable[tuple[list[int], dict]]:
+    def batches(self, split: str, clips: Sequence[int] | None = None) -> Iterable[tuple[list[int], dict]]:
+        """(clip ids, collated batch) over the split's clips, or over `clips` only."""
         dataset = self.splits[split]
         base = dataset.dataset if isinstance(dataset, Subset) else dataset
-        ids = self.clip_ids(split)
+        ids = self.clip_ids(split) if clips is None else list(clips)
         for start in range(0, len(ids), self.batch_size):
             chunk = ids[start:start + self.batch_size]
             yield chunk, default_collate([base[i] for i in chunk])
@@ -100,20 +146,29 @@ class Engine:
             self.store.add(self._rows(output, batch, [key(clip) for clip in ids], None))
         return [self.store.get(**key(clip)) for clip in self.clip_ids(split)]
 
-    def attacked(self, victims: Sequence[str], condition: Condition, split: str) -> dict[str, dict[str, list[dict]]]:
+    def attacked(self, victims: Sequence[str], condition: Condition, split: str,
+                 needed: dict[str, set[int]] | None = None) -> dict[str, dict[str, list[dict | None]]]:
         """victim -> objective -> rows (clip order) under `condition`, for every objective each
         victim's defense lists. Each adversarial input is crafted once per crafting setup
-        (surrogate model, whose training term, BPDA or not) and judged on every victim that uses it."""
-        plan: dict[tuple[str, str | None, bool], list[tuple[str, str]]] = defaultdict(list)
+        (surrogate model, whose training term, BPDA or not) and judged on every victim that uses it.
+        `needed` (victim -> clip ids): attack only those clips (a setup crafts on the union its
+        victims need); a clip no victim needed and the store does not hold has the row None."""
+        plan: dict[tuple[str, str | None, bool, bool], list[tuple[str, str]]] = defaultdict(list)
+        white_box = {}
         for victim in victims:
             for objective in objectives_for(victim):
-                setup = (objective.surrogate, victim if objective.term else None, objective.straight_through)
+                white_box[victim, objective.name] = objective.surrogate == victim
+                stop = condition.first_fooling and white_box[victim, objective.name]
+                setup = (objective.surrogate, victim if objective.term else None, objective.straight_through, stop)
                 plan[setup].append((victim, objective.name))
         key = lambda victim, objective, clip: self._key(  # noqa: E731
-            victim, condition.attack, objective, condition.budget, condition.modality, split, clip)
+            victim, condition.stored_as(white_box[victim, objective]), objective, condition.budget, condition.modality,
+            split, clip)
         clean = {victim: {row["clip"]: row for row in self.clean(victim, split)} for victim in victims}
-        for (surrogate, term_of, straight_through), targets in plan.items():
-            for ids, batch in self.batches(split):
+        for (surrogate, term_of, straight_through, stop), targets in plan.items():
+            wanted = None if needed is None else set().union(*(needed.get(victim, set()) for victim, _ in targets))
+            clips = [clip for clip in self.clip_ids(split) if wanted is None or clip in wanted]
+            for ids, batch in self.batches(split, clips):
                 missing = [(v, o) for v, o in targets if not all(self.store.get(**key(v, o, clip)) for clip in ids)]
                 if not missing:
                     continue
@@ -121,8 +176,8 @@ class Engine:
                 labels = batch["label"].to(self.device)
                 attack = create_attack(condition.attack, self.model(surrogate, straight_through), condition.settings,
                                        extra_loss=self.term(term_of) if term_of else None)
-                result = attack(waveform, frames, labels)
-                self.attack_steps += len(ids) * attack.steps
+                result = attack(waveform, frames, labels, stop_when_fooled=stop)
+                self._counts["attack_steps"] += attack.passes
                 for victim, objective in missing:
                     if victim == surrogate:  # BPDA's forward is the victim's own forward
                         output = result.output

@@ -1,8 +1,12 @@
-"""Uncertainty of a rate measured on a few clips, and the verdict a fixed rule draws from it."""
+"""Uncertainty of a number measured on a few clips, and the verdict a fixed rule draws from it:
+Wilson intervals for a proportion over clips, a bootstrap over clips for anything measured per
+frame (frames of one clip are not independent) and for paired differences."""
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
@@ -27,3 +31,68 @@ def most_verdict(successes: int, trials: int) -> str:
     if high < 0.5:
         return "does not hold"
     return f"inconclusive at {trials} clips"
+
+
+def bootstrap_interval(statistic, *per_clip, resamples: int = 2000, seed: int = 0, level: float = 0.95
+                       ) -> tuple[float, float]:
+    """A percentile bootstrap interval of `statistic(*arrays)` over clips: each resample draws
+    clips with replacement and keeps every array's values of the same clips together, so a
+    paired difference (two models or two attacks on the same clips) keeps its pairing, and the
+    frames of one clip (a row of a 2-D array) travel together. `per_clip`: arrays whose first
+    axis is the clip; `statistic` maps them to a float. Deterministic for a given `seed`."""
+    arrays = [np.asarray(values, dtype=float) for values in per_clip]
+    count = len(arrays[0])
+    if count == 0:
+        return 0.0, 1.0
+    if any(len(values) != count for values in arrays):
+        raise ValueError("every per-clip array needs one entry per clip")
+    draws = np.random.default_rng(seed).integers(0, count, size=(resamples, count))
+    values = np.array([statistic(*(values[rows] for values in arrays)) for rows in draws])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def mean_interval(per_clip, **options) -> tuple[float, float]:
+    """The bootstrap interval of a mean over clips (per-clip values, or per-clip rows of frames)."""
+    return bootstrap_interval(lambda values: float(values.mean()), per_clip, **options)
+
+
+def clips_needed(estimate: float, low: float, high: float, clips: int, threshold: float) -> int | None:
+    """About how many clips would put the interval wholly on one side of `threshold`, if the
+    estimate stayed where it is: the half-width shrinks as 1 / sqrt(clips). None when the
+    estimate sits on the threshold (no number of clips settles it)."""
+    gap = abs(estimate - threshold)
+    if gap < 1e-9:
+        return None
+    half = max(estimate - low, high - estimate)
+    return max(clips + 1, math.ceil(clips * (half / gap) ** 2 - 1e-9))
+
+
+def interval_verdict(estimate: float, low: float, high: float, clips: int, threshold: float, above: bool = True) -> str:
+    """The verdict on a claim "the quantity lies above `threshold`" (below, with `above=False`):
+    "reproduced" when the whole 95 % interval supports it, "not reproduced" when the whole
+    interval contradicts it, else "inconclusive at n clips" with how many clips would settle it."""
+    supports, contradicts = (low > threshold, high < threshold) if above else (high < threshold, low > threshold)
+    if supports:
+        return "reproduced"
+    if contradicts:
+        return "not reproduced"
+    needed = clips_needed(estimate, low, high, clips, threshold)
+    return f"inconclusive at {clips} clips (" + (f"about {needed} would settle it" if needed else
+                                                  "the estimate sits on the threshold") + ")"
+
+
+def combined_verdict(verdicts: dict[str, str]) -> str:
+    """One verdict from a claim's cases (case -> verdict): "reproduced" when every case is,
+    "not reproduced" when every case is, else which case gave which."""
+    if not verdicts:
+        return "not measured"
+    kinds = {verdict.split(" (")[0] if verdict.startswith("inconclusive") else verdict for verdict in verdicts.values()}
+    if len(kinds) == 1 and not next(iter(kinds)).startswith("inconclusive"):
+        return next(iter(kinds))
+    grouped: dict[str, list[str]] = {}
+    for case, verdict in verdicts.items():
+        grouped.setdefault(verdict, []).append(case)
+    prefix = "partly: " if "reproduced" in kinds else ""
+    return prefix + "; ".join(f"{verdict} for {', '.join(cases)}" for verdict, cases in grouped.items())

@@ -16,7 +16,8 @@ import csv
 import json
 from pathlib import Path
 
-TITLES = {"table1": "Table 1 analogue: av-concat under attack, beside the unimodal models",
+TITLES = {"strongest": "The strongest attack per model: the per-clip worst case over PGD-10, MIM-10, TMA, every objective and transfer",
+          "table1": "Table 1 analogue: av-concat under attack, beside the unimodal models",
           "table2": "Table 2 analogue: the five fusions under FGSM (paper preset)",
           "table3": "Table 3 analogue: defenses under FGSM and MIM (paper preset, worst case over objectives)",
           "localization": "Localization under PGD-10 attacks, scored against ground truth"}
@@ -26,8 +27,30 @@ def _scalar_columns(rows: list[dict]) -> list[str]:
     return [column for column, value in rows[0].items() if not isinstance(value, (dict, list))]
 
 
-def _cell(value) -> str:
-    return f"{100 * value:.1f}" if isinstance(value, float) else str(value)
+def _cell(row: dict, column: str) -> str:
+    """A number in % with its 95 % interval when the row has one."""
+    value = row[column]
+    if not isinstance(value, float):
+        return str(value)
+    interval = row.get("intervals", {}).get(column)
+    signed = column == "RI"
+    text = f"{100 * value:+.1f}" if signed else f"{100 * value:.1f}"
+    if interval is None:
+        return text
+    low, high = (f"{100 * bound:+.0f}" if signed else f"{100 * bound:.0f}" for bound in interval)
+    return f"{text} [{low}, {high}]"
+
+
+def _clips(row: dict) -> str:
+    """How many clips the row's numbers rest on: one count, or one per column where they differ."""
+    clips = row.get("clips", "")
+    if not isinstance(clips, dict):
+        return str(clips)
+    counts = set(clips.values())
+    if len(counts) == 1:
+        return str(counts.pop())
+    common = max(counts, key=list(clips.values()).count)
+    return f"{common} (" + ", ".join(f"{column} {n}" for column, n in clips.items() if n != common) + ")"
 
 
 def markdown(report: dict) -> str:
@@ -40,16 +63,17 @@ def markdown(report: dict) -> str:
              f"({stamp['seconds'] / 60:.1f} min, {speed}). Data {stamp.get('data', 'AV-Synth (generator 1, bank 1, seed 0)')}; "
              f"clips per class: {stamp['clips_per_class']}; "
              "splits: " + ", ".join(f"{k} {v} clips" for k, v in stamp["splits"].items())
-             + ". Accuracies in %; every number rests on the clips of its split.", ""]
+             + ". Accuracies in % with 95 % intervals in brackets (Wilson over clips; Avg, RI and the localization "
+               "scores by a bootstrap over clips); the clips column says what each row rests on.", ""]
     for update in report.get("updates", []):
         lines += [f"Updated by `{update['command']}` at code {update['code_version']}, {update['date']} "
                   f"({update['seconds'] / 60:.1f} min, {update['attack_steps_per_second']} attack steps/s): "
                   + ", ".join(update["sections"]) + " re-measured on the same clips.", ""]
     for name, rows in report["tables"].items():
-        columns = _scalar_columns(rows)
+        columns = [column for column in _scalar_columns(rows) if column != "clips"]
         lines += [f"## {TITLES[name]}", "", report.get("protocols", {}).get(name, ""), "",
-                  "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(_cell(row[c]) for c in columns) + " |" for row in rows]
+                  "| " + " | ".join([*columns, "clips"]) + " |", "|" + "---|" * (len(columns) + 1)]
+        lines += ["| " + " | ".join([*(_cell(row, c) for c in columns), _clips(row)]) + " |" for row in rows]
         lines.append("")
     if report["curves"]:
         lines += ["## Accuracy against eps (PGD-10), Figure 3 analogue", "",

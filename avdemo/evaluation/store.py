@@ -29,14 +29,18 @@ def row_key(row: dict) -> tuple:
 
 
 class ResultsStore:
-    def __init__(self, path: Path | None = None):
+    """Rows read from `path` (and from `also_read`, never written: a worker's view of the main
+    store); new rows are appended to `path`."""
+
+    def __init__(self, path: Path | None = None, also_read: Iterable[Path] = ()):
         self.path = Path(path) if path is not None else None
         self._rows: dict[tuple, dict] = {}
-        if self.path is not None and self.path.is_file():
-            with gzip.open(self.path, "rt", encoding="utf-8") as handle:
-                for line in handle:
-                    row = json.loads(line)
-                    self._rows[row_key(row)] = row
+        for source in [*also_read, *([self.path] if self.path is not None else [])]:
+            if Path(source).is_file():
+                with gzip.open(source, "rt", encoding="utf-8") as handle:
+                    for line in handle:
+                        row = json.loads(line)
+                        self._rows[row_key(row)] = row
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -61,7 +65,8 @@ class ResultsStore:
         return [row for row in self._rows.values() if all(row.get(k) == v for k, v in match.items())]
 
     def compact(self) -> None:
-        """Rewrite the file with one row per key (drops replaced rows and gzip members)."""
+        """Rewrite the file with one row per key (drops replaced rows and gzip members);
+        rows read from `also_read` are written too."""
         if self.path is not None:
             with gzip.open(self.path, "wt", encoding="utf-8") as handle:
                 handle.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in self._rows.values())
