@@ -19,7 +19,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from . import views
+from . import report_figures, views
 from .. import NUM_SAMPLES, SAMPLE_RATE
 from ..attacks import PAPER_EPS_BOTH, PAPER_EPS_SINGLE, AttackSettings, attack_parameters, available_attacks, paper_preset
 from ..data.examples import EXAMPLES_DIR, SCENARIOS
@@ -46,6 +46,8 @@ PAGE_CSS = '#cost [data-testid="status-tracker"] svg { display: none; }'
 MODALITIES = ("both", "audio", "visual")
 CLASSWISE_REPORT = REPORTS / "classwise.json"  # written by `python -m avdemo.evaluation.robust_training`
 NO_CLASSWISE = "No class-wise report yet: run `python -m avdemo.evaluation.robust_training`"
+ROBUSTNESS_REPORT = REPORTS / "robustness.json"  # written by `make evaluate` (`python -m avdemo.evaluation`)
+TRANSFER_REPORT = REPORTS / "transfer.json"  # written by `python -m avdemo.evaluation.transfer`
 
 try:  # Hugging Face ZeroGPU: borrow a GPU for each run where the `spaces` package exists.
     import spaces
@@ -302,19 +304,24 @@ def example_class(video: str | None) -> list[str] | None:
     return [json.loads(sidecar.read_text())["label"], "true"]
 
 
-@functools.lru_cache(maxsize=2)
-def _read_classwise(path: str, stamp: int) -> dict:
+@functools.lru_cache(maxsize=6)
+def _read_json(path: str, stamp: int) -> dict:
     return json.loads(Path(path).read_text())
 
 
-def classwise_report() -> dict | None:
-    """`reports/classwise.json` (`CLASSWISE_REPORT`), read once per version of the file (its
-    modification time): never at start-up, and a report written while the page is served shows
-    without a restart. None while there is none."""
+def _report(path: Path) -> dict | None:
+    """A JSON report, read once per version of the file (`stamp`: its modification time): never
+    at start-up, and a report written while the page is served shows without a restart. None
+    while there is none; OSError or ValueError when it cannot be read (half written, not JSON)."""
     try:
-        return _read_classwise(str(CLASSWISE_REPORT), CLASSWISE_REPORT.stat().st_mtime_ns)
+        return _read_json(str(path), path.stat().st_mtime_ns)
     except FileNotFoundError:
         return None
+
+
+def classwise_report() -> dict | None:
+    """`reports/classwise.json` (`CLASSWISE_REPORT`) through `_report`."""
+    return _report(CLASSWISE_REPORT)
 
 
 def classwise_view(shown: list[str] | None = None) -> tuple:
@@ -345,6 +352,30 @@ def classwise_view(shown: list[str] | None = None) -> tuple:
                             if (value := views.report_value(row.get(key))) is not None)
         note += f"Highlighted: **{name}**, this clip's {source} class ({numbers or 'no values'})."
     return note, views.classwise_figure(report, name), views.classwise_table(report, name)
+
+
+def evaluation_figures() -> tuple:
+    """The Robustness tab's evaluation figures, drawn when the tab opens (`avdemo.lab.report_figures`):
+    a note on the reports they come from (`ROBUSTNESS_REPORT`, `TRANSFER_REPORT`), then accuracy
+    against ε, the transfer matrix, the defenses and localization under attack; a figure is None
+    where its report is missing, cannot be read or lacks its table, and the note says which."""
+    reports, problems = {}, {}
+    for source, path in ((report_figures.ROBUSTNESS_SOURCE, ROBUSTNESS_REPORT),
+                         (report_figures.TRANSFER_SOURCE, TRANSFER_REPORT)):
+        try:
+            reports[source] = _report(path)
+        except (OSError, ValueError) as error:  # half written, or not JSON
+            reports[source], problems[source] = None, f"could not be read ({error})"
+    robustness, transfer_report = reports[report_figures.ROBUSTNESS_SOURCE], reports[report_figures.TRANSFER_SOURCE]
+
+    def drawn(figure, report: dict | None):
+        return figure(report) if report is not None else None
+
+    return (report_figures.figures_note(robustness, transfer_report, problems),
+            drawn(report_figures.accuracy_vs_eps_figure, robustness),
+            drawn(report_figures.transfer_heatmap, transfer_report),
+            drawn(report_figures.defense_figure, robustness),
+            drawn(report_figures.localization_figure, robustness))
 
 
 def playable_video(take_away: list[str] | None) -> str:
@@ -641,6 +672,13 @@ def build_app() -> gr.Blocks:
                                          elem_id="classwise-plot")
                 classwise_rows = gr.Dataframe(headers=list(views.CLASSWISE_COLUMNS), interactive=False,
                                               label="Per class (the clip's class first, marked ▶)", elem_id="classwise-table")
+            with gr.Accordion("Evaluation figures: accuracy against ε, transfer, defenses, localization under attack",
+                              open=True, elem_id="evaluation-figures"):
+                figures_note = gr.Markdown(elem_id="figures-note")
+                eps_plot = gr.Plot(label="Accuracy against ε", elem_id="eps-figure")
+                transfer_plot = gr.Plot(label="Transfer between architectures", elem_id="transfer-figure")
+                defense_plot = gr.Plot(label="Defenses and the strongest attack", elem_id="defense-figure")
+                localization_plot = gr.Plot(label="Localization under attack", elem_id="localization-figure")
             gr.Markdown(reports_markdown())
         shown_class = gr.State(None)  # [class, "true" | "predicted"] of the clip shown: `clip_class`, `example_class`
 
@@ -683,6 +721,8 @@ def build_app() -> gr.Blocks:
                      "api_visibility": "private"}
         shown_class.change(**classwise)
         robustness_tab.select(**classwise)
+        robustness_tab.select(evaluation_figures, outputs=[figures_note, eps_plot, transfer_plot, defense_plot,
+                                                           localization_plot], api_visibility="private")
         target_inputs = [attack, video, image, sound, model, defense, target_region]
         for trigger in (attack.change, video.change, image.change, target_region.submit):
             trigger(show_target, inputs=target_inputs, outputs=[target_controls, target_picker, target_region],
