@@ -431,5 +431,12 @@ def test_page_in_a_real_browser(served):
         _quiet(page)
         page.set_viewport_size({"width": 1366, "height": 2600})
         page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
+        # the evaluation figures: drawn when the Robustness tab opens, each naming the report it comes from
+        page.get_by_role("tab", name="Robustness").click()
+        for figure in ("#eps-figure", "#transfer-figure", "#defense-figure", "#localization-figure"):
+            page.wait_for_selector(f"{figure} .js-plotly-plot .main-svg", timeout=60_000)
+        assert "reports/robustness.json" in page.locator("#figures-note").inner_text()
+        assert "clips" in page.locator("#eps-figure .gtitle").first.text_content()  # SVG text
+        page.locator("#evaluation-figures").screenshot(path=str(ARTIFACTS / "figures.png"))
         browser.close()
     assert (ARTIFACTS / "app.png").stat().st_size > 50_000

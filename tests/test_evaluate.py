@@ -12,9 +12,9 @@ from avdemo.data.bank import default_bank_dir, load_bank
 from avdemo.data.shards import ShardDataset
 from avdemo.data.synth import write_synth_split
 from avdemo.defenses import BASE_MODEL, available_defenses, get_defense
-from avdemo.evaluation.__main__ import synth_data_version, zoo_clip_format
+from avdemo.evaluation.__main__ import merged, synth_data_version, zoo_clip_format
 from avdemo.evaluation.engine import Condition, Engine
-from avdemo.evaluation.report import markdown, write_report
+from avdemo.evaluation.report import markdown, section_clips, section_runs, write_report
 from avdemo.evaluation.store import ResultsStore
 from avdemo.evaluation.strongest import strongest_rows
 from avdemo.evaluation.tables import CURVE_EPS, SECTIONS, defense_rows, evaluate
@@ -143,3 +143,26 @@ def test_the_strongest_attack_is_the_per_clip_worst_case_of_the_stored_rows(eval
             assert stored["clip"] not in standing or stored["correct"]
     attacks = {stored["attack"] for stored in written.rows(model="av-minsim", budget="visible")}
     assert "pgd@first" in attacks and "pgd" in attacks  # white-box keeps the first fooling iterate, transfer runs every step
+
+
+def test_an_update_replaces_its_sections_and_each_section_says_the_clips_it_rests_on():
+    def stamp(command: str, key: int, other: int) -> dict:
+        return {"command": command, "code_version": "0", "date": "d", "device": "cpu", "seconds": 60.0,
+                "attack_steps_per_second": 1.0, "clips_per_class": {"key": key // 18, "other": other // 18},
+                "splits": {"test": {"key": key, "other": other}}}
+
+    row = {"split": "test", "clips": 36, "accuracy": 0.5}
+    old = {"stamp": stamp("first", 360, 72), "protocols": {}, "curves": [],
+           "tables": {"table1": [row], "table3": [row], "localization": [row]},
+           "updates": [{**stamp("second", 36, 36), "sections": ["localization", "table3"]}]}
+    new = {"stamp": stamp("third", 72, 72), "protocols": {}, "curves": [], "tables": {"localization": [row]}}
+    report = merged(old, new)
+    assert [(update["command"], update["sections"]) for update in report["updates"]] == [("second", ["table3"]),
+                                                                                         ("third", ["localization"])]
+    runs = section_runs(report)
+    assert {name: run["command"] for name, run in runs.items()} == {"table1": "first", "table3": "second",
+                                                                    "localization": "third"}
+    assert section_clips("table1", runs["table1"]) == {"test": "360 / 72"}
+    assert section_clips("table3", runs["table3"]) == {"test": 36}
+    assert section_clips("localization", runs["localization"]) == {"test": 72}
+    assert "localization on test 72 clips" in markdown(report) and "table3 on test 36 clips" in markdown(report)

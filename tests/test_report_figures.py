@@ -216,7 +216,14 @@ def test_the_note_names_each_report_its_stamp_and_clips_or_why_it_is_missing():
     note = figures_note(robustness(), TRANSFER)
     assert "`reports/robustness.json`" in note and "`python -m avdemo.evaluation --per-class 20`" in note
     assert "2026-12-01T10:00:00+00:00" in note and "0.2.0+abc1234" in note
-    assert "test 360 clips (72 for the other tables), test-heldout 72 clips" in note
+    assert "strongest attack on test 360 / test-heldout 72 clips" in note  # each section with its own tier
+    assert "defenses (Table 3) on test 72 / test-heldout 72 clips" in note
+    updated = {**robustness(), "updates": [{"command": "python -m avdemo.evaluation --sections table3 --update",
+                                            "date": "2026-12-02", "code_version": "0.2.1",
+                                            "splits": {"test": {"key": 36, "other": 36}}, "sections": ["table3"]}]}
+    assert "`python -m avdemo.evaluation --sections table3 --update` on 2026-12-02 at code 0.2.1: defenses (Table 3) " \
+           "on test 36 clips" in figures_note(updated, None)
+    assert "defenses (Table 3) on test 72" not in figures_note(updated, None)
     assert "`reports/transfer.json`, test 18 clips (the first clip per class), 2026-12-01 09:00" in note
     assert "test 36 clips" in figures_note(robustness(new_format=False), None)
     missing = figures_note(None, None)

@@ -63,10 +63,14 @@ def cached_splits(per_class: int | None, config: SynthConfig, splits=("test", "t
 
 
 def merged(old: dict, new: dict) -> dict:
-    """`old` with the tables and curves that `new` measured replaced, and both stamps kept:
-    the report's stamp says which sections each run wrote."""
+    """`old` with the tables and curves that `new` measured replaced, and the stamps kept: each
+    update's stamp lists the sections it wrote, and an earlier update keeps only those no later
+    run re-measured."""
     tables = {**old["tables"], **new["tables"]}
-    updated = [*old.get("updates", []), {**new["stamp"], "sections": sorted(new["tables"]) + (["curves"] if new["curves"] else [])}]
+    sections = sorted(new["tables"]) + (["curves"] if new["curves"] else [])
+    earlier = [{**update, "sections": [name for name in update["sections"] if name not in sections]}
+               for update in old.get("updates", [])]
+    updated = [*(update for update in earlier if update["sections"]), {**new["stamp"], "sections": sections}]
     return {**old, "protocols": new["protocols"], "tables": {k: tables[k] for k in sorted(tables, key=list(tables).index)},
             "curves": new["curves"] or old["curves"], "updates": updated}
 

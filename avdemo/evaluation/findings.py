@@ -17,7 +17,7 @@ import numpy as np
 from . import map_attacks, masking, robust_training, strongest, transfer
 from ..defenses import BASE_MODEL, DEFENSES
 from .intervals import bootstrap_interval, combined_verdict, interval_verdict, mean_interval
-from .report import markdown
+from .report import markdown, section_clips, section_runs
 from .tables import per_clip_score
 from ..zoo import describe, entry_digest, list_models
 from ..paths import DOCS, REPORTS
@@ -30,6 +30,11 @@ def _rows(report: dict, table: str, **match) -> list[dict]:
     lack them and cannot be judged by these rules)."""
     return [row for row in report["tables"].get(table, []) if "per_clip" in row
             and all(row.get(k) == v for k, v in match.items())]
+
+
+SECTION_NAMES = {"table1": "Table 1 (its ✓AV and ✗AV / the rest)", "table2": "Table 2", "table3": "Table 3",
+                 "strongest": "the strongest attack", "localization": "localization under attack",
+                 "curves": "accuracy against ε"}
 
 
 def _splits(report: dict) -> list[str]:
@@ -389,11 +394,10 @@ def results_markdown(report: dict, stale: list[str], sections: list[str] = ()) -
               "per-clip worst case over every objective its defense lists (plain cross-entropy, its training term,",
               "BPDA through ExFMem, transfer from the undefended model); the strongest-attack table adds MIM and TMA.",
               "Neither the zoo nor the attacks were tuned toward a verdict.", "",
-              f"Robustness report: `{stamp['command']}` at code {stamp['code_version']}, {stamp['date']}, on "
-              f"{stamp['device']}; clips: " + "; ".join(
-                  f"{split} " + (f"{n['key']} (Table 1's ✓AV and ✗AV, the strongest attack, localization at the caption "
-                                 f"budget) and {n['other']} (the rest)" if isinstance(n, dict) else f"{n}")
-                  for split, n in stamp["splits"].items()) + ".", "",
+              f"Robustness report on {stamp['device']} (`reports/robustness.md` says which run measured which "
+              "section); clips per split: " + "; ".join(
+                  f"{SECTION_NAMES[name]} " + " + ".join(str(n) for n in section_clips(name, run).values())
+                  for name, run in section_runs(report).items()) + ".", "",
               "## All claims", "", *claims_table(report), "",
               "## The strongest attack: the number a defense is judged by", "", strongest_markdown(report)]
     for section in sections:

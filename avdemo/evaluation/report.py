@@ -53,22 +53,61 @@ def _clips(row: dict) -> str:
     return f"{common} (" + ", ".join(f"{column} {n}" for column, n in clips.items() if n != common) + ")"
 
 
+KEY_TIER = {"strongest", "localization"}
+"""Sections measured on the engine's own clips (`--per-class`); the others use `--other-per-class`,
+and Table 1 uses both (its ✓AV and ✗AV on the first, the rest on the second)."""
+
+
+def _run_line(stamp: dict) -> str:
+    """Who wrote a report or an update: command, code, date, device, time and attack speed."""
+    if "attack_steps_per_second" in stamp:
+        speed = f"{stamp['attack_steps_per_second']} attack steps/s, one step = one forward and backward of one clip"
+    elif "clips_per_second" in stamp:
+        speed = f"{stamp['clips_per_second']} clip evaluations/s"
+    else:
+        speed = "attack steps not counted"
+    note = f"; {stamp['note']}" if stamp.get("note") else ""
+    return (f"`{stamp['command']}` at code {stamp['code_version']}, {stamp['date']}, on {stamp['device']} "
+            f"({stamp['seconds'] / 60:.1f} min, {speed}{note})")
+
+
+def section_runs(report: dict) -> dict[str, dict]:
+    """For each section the report holds, the stamp of the run that measured it last: the report's
+    own stamp or a later `--update` (whose stamp lists its sections)."""
+    stamp = report.get("stamp", {})
+    runs = {name: stamp for name in [*report.get("tables", {}), *(["curves"] if report.get("curves") else [])]}
+    for update in report.get("updates", []):
+        runs.update({name: update for name in update["sections"]})
+    return runs
+
+
+def section_clips(section: str, stamp: dict) -> dict[str, int | str]:
+    """{split: clips} a section rests on under the run that measured it ("360 / 72" for Table 1's
+    two tiers)."""
+    counts = {}
+    for split, n in stamp.get("splits", {}).items():
+        if not isinstance(n, dict):
+            counts[split] = n
+        elif section == "table1" and n["key"] != n["other"]:
+            counts[split] = f"{n['key']} / {n['other']}"
+        else:
+            counts[split] = n["key"] if section in KEY_TIER | {"table1"} else n["other"]
+    return counts
+
+
 def markdown(report: dict) -> str:
     """The report as markdown tables (accuracies in %), each with its protocol."""
     stamp = report["stamp"]
-    speed = (f"{stamp['attack_steps_per_second']} attack steps/s, one step = one forward and backward of one clip"
-             if "attack_steps_per_second" in stamp else f"{stamp['clips_per_second']} clip evaluations/s")
     lines = ["# Robustness report", "",
-             f"`{stamp['command']}` at code {stamp['code_version']}, {stamp['date']}, on {stamp['device']} "
-             f"({stamp['seconds'] / 60:.1f} min, {speed}). Data {stamp.get('data', 'AV-Synth (generator 1, bank 1, seed 0)')}; "
+             f"{_run_line(stamp)}. Data {stamp.get('data', 'AV-Synth (generator 1, bank 1, seed 0)')}; "
              f"clips per class: {stamp['clips_per_class']}; "
              "splits: " + ", ".join(f"{k} {v} clips" for k, v in stamp["splits"].items())
              + ". Accuracies in % with 95 % intervals in brackets (Wilson over clips; Avg, RI and the localization "
                "scores by a bootstrap over clips); the clips column says what each row rests on.", ""]
     for update in report.get("updates", []):
-        lines += [f"Updated by `{update['command']}` at code {update['code_version']}, {update['date']} "
-                  f"({update['seconds'] / 60:.1f} min, {update['attack_steps_per_second']} attack steps/s): "
-                  + ", ".join(update["sections"]) + " re-measured on the same clips.", ""]
+        clips = "; ".join(f"{name} on " + ", ".join(f"{split} {n}" for split, n in section_clips(name, update).items())
+                          for name in update["sections"])
+        lines += [f"Updated by {_run_line(update)}: {clips} clips.", ""]
     for name, rows in report["tables"].items():
         columns = [column for column in _scalar_columns(rows) if column != "clips"]
         lines += [f"## {TITLES[name]}", "", report.get("protocols", {}).get(name, ""), "",

@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..evaluation import transfer
 from ..evaluation.intervals import wilson_interval
+from ..evaluation.report import section_clips, section_runs
 
 ROBUSTNESS_SOURCE = "reports/robustness.json"
 TRANSFER_SOURCE = "reports/transfer.json"
@@ -269,17 +270,22 @@ def localization_figure(report: dict) -> go.Figure | None:
     return figure
 
 
-def _split_counts(splits: dict) -> str:
-    """A stamp's clip counts: {split: {"key": n, "other": m}} (newer reports) or {split: n}."""
-    parts = []
-    for split, count in splits.items():
-        if isinstance(count, dict):
-            key, other = count.get("key"), count.get("other")
-            narrower = f" ({other} for the other tables)" if other not in (None, key) else ""
-            parts.append(f"{split} {key} clips{narrower}")
-        else:
-            parts.append(f"{split} {count} clips")
-    return ", ".join(parts) or "clips unknown"
+SECTION_LABELS = {"table1": "Table 1 (✓AV and ✗AV / the rest)", "table2": "Table 2", "table3": "defenses (Table 3)",
+                  "strongest": "strongest attack", "localization": "localization", "curves": "accuracy against ε"}
+
+
+def _robustness_runs(report: dict) -> str:
+    """Each run that measured part of the report (its stamp, then each `--update`): command, date,
+    code version and, per section it measured, the clips per split."""
+    runs: dict[int, tuple[dict, list[str]]] = {}
+    for section, run in section_runs(report).items():
+        runs.setdefault(id(run), (run, []))[1].append(section)
+    return "; ".join(
+        f"`{run.get('command', '?')}` on {run.get('date', '?')} at code {run.get('code_version', '?')}: " + ", ".join(
+            f"{SECTION_LABELS.get(section, section)} on " + " / ".join(
+                f"{split} {n}" for split, n in section_clips(section, run).items()) + " clips"
+            for section in sections)
+        for run, sections in runs.values())
 
 
 def figures_note(robustness: dict | None, transfer_report: dict | None, problems: dict[str, str] | None = None) -> str:
@@ -289,10 +295,8 @@ def figures_note(robustness: dict | None, transfer_report: dict | None, problems
     `TRANSFER_SOURCE`: why that file could not be read}."""
     problems = problems or {}
     if robustness is not None:
-        stamp = robustness.get("stamp", {})
-        first = (f"Accuracy against ε, defenses and localization: `{ROBUSTNESS_SOURCE}`, written by "
-                 f"`{stamp.get('command', '?')}` on {stamp.get('date', '?')} at code {stamp.get('code_version', '?')}; "
-                 f"{_split_counts(stamp.get('splits', {}))}.")
+        first = (f"Accuracy against ε, defenses and localization: `{ROBUSTNESS_SOURCE}`, measured by "
+                 f"{_robustness_runs(robustness)}.")
     elif ROBUSTNESS_SOURCE in problems:
         first = f"`{ROBUSTNESS_SOURCE}` {problems[ROBUSTNESS_SOURCE]}: no accuracy, defense or localization figure."
     else:
