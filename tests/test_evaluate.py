@@ -4,13 +4,17 @@ per class generated from the real bank (built or reused from the cache)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from avdemo.data.bank import default_bank_dir, load_bank
 from avdemo.data.shards import ShardDataset
-from avdemo.data.synth import write_synth_split
+from avdemo.data.synth import split_dir, write_synth_split
 from avdemo.defenses import BASE_MODEL, available_defenses, get_defense
 from avdemo.evaluation.__main__ import merged, synth_data_version, zoo_clip_format
 from avdemo.evaluation.engine import Condition, Engine
@@ -18,7 +22,7 @@ from avdemo.evaluation.report import markdown, section_clips, section_runs, writ
 from avdemo.evaluation.store import ResultsStore
 from avdemo.evaluation.strongest import strongest_rows
 from avdemo.evaluation.tables import CURVE_EPS, SECTIONS, defense_rows, evaluate
-from avdemo.zoo import list_models, load_model, models_with_role
+from avdemo.zoo import describe, list_models, load_model, models_with_role
 
 # Every registered defense but the converged-Lasso ExFMem entries, whose thousands of unrolled
 # solver steps per attack step take minutes even on 18 clips (tests/test_exfmem.py covers them).
@@ -166,3 +170,27 @@ def test_an_update_replaces_its_sections_and_each_section_says_the_clips_it_rest
     assert section_clips("table3", runs["table3"]) == {"test": 36}
     assert section_clips("localization", runs["localization"]) == {"test": 72}
     assert "localization on test 72 clips" in markdown(report) and "table3 on test 36 clips" in markdown(report)
+
+
+def test_torchrun_ranks_share_the_clips_and_rank_0_writes_the_same_report_as_one_process(tiny_test_split, tmp_path):
+    clip_format = zoo_clip_format([describe(name) for name in list_models()])
+    folder = write_synth_split(load_bank(), "test", split_dir("test", 0, clip_format, root=tmp_path / "cache"), per_class=1,
+                               seed=7, config=clip_format)  # tiny_test_split built the bank if it was missing
+    store, out = tmp_path / "results.jsonl.gz", tmp_path / "reports"
+    environment = {**os.environ, "AVDEMO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "avdemo.evaluation",
+         "--sections", "table2", "--per-class", "1", "--splits", "test", "--store", str(store), "--out", str(out),
+         "--device", "cpu"], capture_output=True, text=True, env=environment, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "robustness.json").read_text())
+    assert not list(tmp_path.glob("results.jsonl.gz.shard*"))  # rank 0 merged both ranks' shards
+    assert {row["clip"] for row in ResultsStore(store).rows(attack="fgsm", modality="both")} == set(range(18))
+    alone = Engine({"test": ShardDataset(folder)}, ResultsStore(), synth_data_version(clip_format), "cpu", log=lambda *_: None)
+    expected = evaluate(alone, per_class=1, other_per_class=1, sections=("table2",), log=lambda *_: None)
+    for column in ("✓AV", "✗A", "✗V", "✗AV"):
+        assert [row[column] for row in report["tables"]["table2"]] == [row[column] for row in expected["tables"]["table2"]]
+    stamp = report["stamp"]
+    assert stamp["workers"] == 2 and stamp["attack_steps_per_second"] * stamp["seconds"] == pytest.approx(alone.attack_steps,
+                                                                                                            rel=0.02)

@@ -8,6 +8,15 @@ another SHA-256, so its rows are new). See `avdemo.evaluation.tables` for what i
 On the CPU the work is split over `--workers` processes (one per core, one thread each), each
 measuring every `workers`-th clip into its own shard of the store; the shards are then merged
 and the report is read from the store. A stopped run's shards are merged on the next start.
+
+On GPUs, the full splits (regenerated from the bank on the machine, not carried):
+
+    python -m avdemo.data splits --frames 4 --size 224
+    torchrun --standalone --nproc_per_node N -m avdemo.evaluation
+
+Each rank measures every N-th clip into its own shard, on GPU LOCAL_RANK (ranks beyond the
+GPUs share them); rank 0 merges the shards and writes the report. Killed (e.g. at a time
+limit), the same command resumes from the store and the shards.
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ from ..data.synth import FRAME_SIZE, SynthConfig, data_version, split_dir
 from ..paths import REPORTS
 from .report import write_report
 from .store import ResultsStore
-from .parallel import build_engine, merge_shards, work
+from .parallel import build_engine, merge_shards, torchrun_rank, under_torchrun, work
 from .tables import KEY_PER_CLASS, OTHER_PER_CLASS, SECTIONS, evaluate
 
 STORE = REPORTS / "results.jsonl.gz"
@@ -101,14 +110,20 @@ def main(argv: list[str] | None = None) -> None:
     if per_class is not None and other_per_class is not None:
         other_per_class = min(other_per_class, per_class)
     workers = args.workers or (1 if gpu else min(2, os.cpu_count() or 1))
-    store = ResultsStore(args.store)
-    if merge_shards(store):
-        print("  merged the shards a stopped run left")
     started, steps = time.perf_counter(), None
-    if workers > 1:
+    if under_torchrun():
+        steps = torchrun_rank(vars(args), per_class, other_per_class)
+        if steps is None:  # not rank 0: its rows are in its shard
+            return
+        workers = int(os.environ["WORLD_SIZE"])
+    store = ResultsStore(args.store)
+    moved = merge_shards(store)  # the ranks' shards, or those a stopped run left
+    if moved:
+        print(f"  merged {moved} rows from the workers' shards")
+    if workers > 1 and steps is None:
         context = multiprocessing.get_context("spawn")
-        steps = context.Value("q", 0)
-        processes = [context.Process(target=work, args=(index, workers, vars(args), per_class, other_per_class, steps))
+        counter = context.Value("q", 0)
+        processes = [context.Process(target=work, args=(index, workers, vars(args), per_class, other_per_class, counter))
                      for index in range(workers)]
         for process in processes:
             process.start()
@@ -117,12 +132,13 @@ def main(argv: list[str] | None = None) -> None:
         merge_shards(store)
         if any(process.exitcode for process in processes):
             raise SystemExit("a worker failed (its rows are kept in the store): see its log above, then run again")
+        steps = counter.value
     engine = build_engine(vars(args), per_class, store)
     report = evaluate(engine, per_class=per_class, other_per_class=other_per_class, sections=tuple(args.sections),
                       defenses=args.defenses)
     if steps is not None:  # the workers measured; the report was read from the store
         seconds = time.perf_counter() - started
-        report["stamp"].update(seconds=round(seconds, 1), attack_steps_per_second=round(steps.value / seconds, 2),
+        report["stamp"].update(seconds=round(seconds, 1), attack_steps_per_second=round(steps / seconds, 2),
                                workers=workers)
     store.compact()
     if args.update:
