@@ -45,11 +45,14 @@ def ceiling(engine: Engine, device: str, steps: int = 10) -> float:
     waveform, frames, labels = (batch[key].to(device) for key in ("waveform", "frames", "label"))
     attack = create_attack("pgd", model, budget_settings("paper", "both"), steps=steps)
     attack(waveform[:2], frames[:2], labels[:2])  # warm-up
-    started = time.perf_counter()
-    attack(waveform, frames, labels)
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-    return len(labels) * steps / (time.perf_counter() - started)
+    timings = []
+    for _ in range(3):  # the fastest of three: the ceiling
+        started = time.perf_counter()
+        attack(waveform, frames, labels)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        timings.append(time.perf_counter() - started)
+    return len(labels) * steps / min(timings)
 
 
 def main() -> None:
@@ -70,7 +73,8 @@ def main() -> None:
     print(f"{' '.join(args.sections)} on {len(engine.clip_ids('test'))} test clips, {args.device}, "
           f"{torch.get_num_threads()} threads, one process: {seconds:.0f} s, {engine.attack_steps} attack steps, "
           f"{measured:.2f} steps/s")
-    print(f"bare PGD-10 on {BASE_MODEL} (T = {clip_format.frames}, {clip_format.size} px, batch {BATCH}): {bare:.2f} steps/s; "
+    print(f"bare PGD-10 on {BASE_MODEL} (T = {clip_format.frames}, {clip_format.size} px, one batch of up to {BATCH} of "
+          f"these clips): {bare:.2f} steps/s; "
           f"the evaluation reaches {measured / bare:.2f} of it")
     for name, reference in LANDED.items():
         print(f"landed {name}: {reference:.2f} steps/s; this run {measured / reference:.2f}x")
