@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from avdemo.attacks import budget_settings, create_attack  # noqa: E402
-from avdemo.evaluation.__main__ import cached_splits, synth_data_version, zoo_clip_format  # noqa: E402
+from avdemo.evaluation.clips import cached_splits, synth_data_version, zoo_clip_format  # noqa: E402
 from avdemo.evaluation.engine import Engine  # noqa: E402
 from avdemo.evaluation.store import ResultsStore  # noqa: E402
 from avdemo.evaluation.tables import BASE_MODEL, SECTIONS, evaluate  # noqa: E402

@@ -16,7 +16,8 @@ from avdemo.data.bank import default_bank_dir, load_bank
 from avdemo.data.shards import ShardDataset
 from avdemo.data.synth import split_dir, write_synth_split
 from avdemo.defenses import BASE_MODEL, available_defenses, get_defense
-from avdemo.evaluation.__main__ import merged, synth_data_version, zoo_clip_format
+from avdemo.evaluation.__main__ import merged
+from avdemo.evaluation.clips import synth_data_version, zoo_clip_format
 from avdemo.evaluation.engine import Condition, Engine
 from avdemo.evaluation.report import markdown, section_clips, section_runs, write_report
 from avdemo.evaluation.store import ResultsStore

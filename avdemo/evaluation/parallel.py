@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from ..zoo import describe, list_models
+from .clips import cached_splits, synth_data_version, zoo_clip_format
 from .engine import Engine
 from .store import ResultsStore
 from .tables import evaluate
@@ -35,8 +36,6 @@ def merge_shards(store: ResultsStore) -> int:
 
 def build_engine(options: dict, per_class: int | None, store: ResultsStore) -> Engine:
     """The engine of `python -m avdemo.evaluation`'s options (splits, device) on `per_class` clips per class."""
-    from .__main__ import cached_splits, synth_data_version, zoo_clip_format
-
     clip_format = zoo_clip_format([describe(name) for name in list_models()])
     return Engine(cached_splits(per_class, clip_format, tuple(options["splits"])), store,
                   synth_data_version(clip_format), options["device"])
