@@ -176,6 +176,7 @@ def test_defense_bars_carry_their_intervals_as_error_bars_in_the_reports_order()
     assert list(figure.layout.yaxis2.categoryarray) == ["av-concat", "av-sum", "audio-only"]
     assert figure.layout.yaxis.autorange == figure.layout.yaxis2.autorange == "reversed"  # the first listed on top
     assert left[0].marker.color != left[1].marker.color  # one colour per attack
+    assert not {trace.marker.color for trace in left} & {trace.marker.color for trace in right}  # one shared legend
     title = figure.layout.title.text
     assert "reports/robustness.json" in title
     assert "defenses: test 72 clips" in title and "strongest attack: test 360 clips" in title

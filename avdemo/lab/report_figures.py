@@ -195,12 +195,14 @@ def defense_figure(report: dict) -> go.Figure | None:
               "strongest": "robust accuracy under the strongest attack"}
     figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[titles[name] for name, _ in panels],
                            horizontal_spacing=0.22)
+    attacks = len({row["attack"] for row in defenses})  # the budgets' colours follow the attacks': one legend, no clash
     for column, (name, rows) in enumerate(panels, start=1):
         if name == "table3":
             _bars(figure, rows, group="attack", category="defense", value="RI", column=column, signed=True)
             figure.update_xaxes(title_text="RI (+: better than no defense)", tickformat="+.0%", row=1, col=column)
         else:
-            _bars(figure, rows, group="budget", category="model", value="strongest", column=column, signed=False)
+            _bars(figure, rows, group="budget", category="model", value="strongest", column=column, signed=False,
+                  first_colour=attacks)
             figure.update_xaxes(title_text="accuracy", tickformat=".0%", range=[0, 1], row=1, col=column)
     clips = "; ".join(f"{'defenses' if name == 'table3' else 'strongest attack'}: "
                       f"{_clips_text(rows, 'RI' if name == 'table3' else None)}" for name, rows in panels)
@@ -212,9 +214,9 @@ def defense_figure(report: dict) -> go.Figure | None:
 
 
 def _bars(figure: go.Figure, rows: list[dict], group: str, category: str, value: str, column: int,
-          signed: bool) -> None:
+          signed: bool, first_colour: int = 0) -> None:
     """Horizontal bars of `value` per `category` (in the rows' order, first at the top), one trace
-    per (`group`, split): colour by group, fill pattern by split."""
+    per (`group`, split): colour by group (from the palette's `first_colour`-th), fill pattern by split."""
     groups, splits = list(dict.fromkeys(row[group] for row in rows)), _splits(rows)
     order = list(dict.fromkeys(row[category] for row in rows))
     for split_index, split in enumerate(splits):
@@ -230,7 +232,7 @@ def _bars(figure: go.Figure, rows: list[dict], group: str, category: str, value:
             figure.add_bar(x=values, y=[row[category] for row in chosen], orientation="h",
                            name=f"{name}, {split}" if len(splits) > 1 else str(name),
                            error_x=_error_bars(values, intervals),
-                           marker={"color": PALETTE[group_index % len(PALETTE)],
+                           marker={"color": PALETTE[(first_colour + group_index) % len(PALETTE)],
                                    "pattern": {"shape": SPLIT_PATTERNS[split_index % len(SPLIT_PATTERNS)]}},
                            hovertext=hover, hoverinfo="text", row=1, col=column)
     figure.update_yaxes(categoryorder="array", categoryarray=order, autorange="reversed", row=1, col=column)
