@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,6 +27,11 @@ from ..measures.localization import box_mask, ciou, distractor_hits, localizatio
 from ..models import AVOutput
 from ..zoo import entry_digest, load_defense_term, load_model
 from .store import CLEAN, ResultsStore
+
+
+def _whole(dataset: Dataset) -> Dataset:
+    """The dataset a split's clips index into (a Subset's parent): clip ids are its indices."""
+    return dataset.dataset if isinstance(dataset, Subset) else dataset
 
 
 @dataclass(frozen=True)
@@ -75,8 +79,7 @@ class Engine:
         view = copy.copy(self)
         view.splits = {}
         for split, dataset in self.splits.items():
-            base = dataset.dataset if isinstance(dataset, Subset) else dataset
-            view.splits[split] = Subset(base, select(self.clip_ids(split)))
+            view.splits[split] = Subset(_whole(dataset), select(self.clip_ids(split)))
         return view
 
     def narrowed(self, per_class: int) -> Engine:
@@ -93,8 +96,7 @@ class Engine:
         return self._view(lambda ids: ids[index::count])
 
     def _classes(self) -> list[str]:
-        dataset = next(iter(self.splits.values()))
-        return (dataset.dataset if isinstance(dataset, Subset) else dataset).classes
+        return _whole(next(iter(self.splits.values()))).classes
 
     # -- models ------------------------------------------------------------------------------
     def model(self, name: str, straight_through: bool = False) -> torch.nn.Module:
@@ -120,8 +122,7 @@ class Engine:
 
     def batches(self, split: str, clips: Sequence[int] | None = None) -> Iterable[tuple[list[int], dict]]:
         """(clip ids, collated batch) over the split's clips, or over `clips` only."""
-        dataset = self.splits[split]
-        base = dataset.dataset if isinstance(dataset, Subset) else dataset
+        base = _whole(self.splits[split])
         ids = self.clip_ids(split) if clips is None else list(clips)
         for start in range(0, len(ids), self.batch_size):
             chunk = ids[start:start + self.batch_size]

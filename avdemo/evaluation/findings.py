@@ -17,7 +17,7 @@ import numpy as np
 from . import map_attacks, masking, robust_training, strongest, transfer
 from ..defenses import BASE_MODEL, DEFENSES
 from .intervals import bootstrap_interval, combined_verdict, interval_verdict, mean_interval
-from .report import markdown, section_clips, section_runs
+from .report import markdown, outcome_flags, section_clips, section_runs
 from .tables import per_clip_score
 from ..zoo import describe, entry_digest, list_models
 from ..paths import DOCS, REPORTS
@@ -37,13 +37,18 @@ SECTION_NAMES = {"table1": "Table 1 (its ✓AV and ✗AV / the rest)", "table2":
                  "curves": "accuracy against ε"}
 
 
+def cvpr_defenses() -> dict[str, str]:
+    """The CVPR 2021 defenses, entry -> name: every registered defense but the later papers' training procedures."""
+    return {d.entry: d.name for d in DEFENSES.values() if d.kind != "training procedure"}
+
+
 def _splits(report: dict) -> list[str]:
     return list(report["stamp"]["splits"])
 
 
 def _bits(row: dict, column: str) -> np.ndarray:
     """A column's per-clip outcomes (1 right, 0 wrong) over the split's first clips."""
-    return np.array([flag == "1" for flag in row["per_clip"][column]], dtype=float)
+    return outcome_flags(row["per_clip"][column])
 
 
 def _paired(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -85,8 +90,7 @@ def unimodal_crossing(report: dict) -> tuple[str, str, str]:
             if attacked not in curves or "per_clip" not in curves[attacked]:
                 continue
             last = curves[attacked]
-            difference = _paired(np.array([f == "1" for f in curves[reference]["per_clip"][-1]], dtype=float),
-                                 np.array([f == "1" for f in last["per_clip"][-1]], dtype=float))
+            difference = _paired(outcome_flags(curves[reference]["per_clip"][-1]), outcome_flags(last["per_clip"][-1]))
             case = f"{split} {attacked.split(' ')[0]}"
             text, verdicts[case] = _judge(difference, 0.0)
             numbers.append(f"{case} at ε = {last['eps'][-1]:g}: {last['accuracy'][-1]:.1%} against "
@@ -133,7 +137,7 @@ def full_defense_best_ri(report: dict) -> tuple[str, str, str]:
     rule = ("ranking by paired bootstrap over clips of RI (FGSM and MIM; worst case over objectives): the best MinSim + "
             "ExFMem variant's RI exceeds every other CVPR 2021 defense's (the difference's interval lies above 0; the "
             "training procedures of the later papers are judged in their own claims)")
-    cvpr = {d.name for d in DEFENSES.values() if d.kind != "training procedure"}
+    cvpr = set(cvpr_defenses().values())
     verdicts, numbers = {}, []
     for split in _splits(report):
         for attack in ("FGSM", "MIM"):
@@ -189,7 +193,7 @@ def defenses_beat_base_under_strongest(report: dict) -> tuple[str, str, str]:
     rule = ("under the strongest attack (per clip, over PGD-10, MIM-10, TMA, every objective, transfer), each CVPR 2021 "
             "defense keeps more clips than the undefended av-concat: paired bootstrap of the difference above 0")
     verdicts, numbers = {}, []
-    cvpr = {d.entry: d.name for d in DEFENSES.values() if d.kind != "training procedure"}
+    cvpr = cvpr_defenses()
     for split in _splits(report):
         for budget in dict.fromkeys(r["budget"] for r in _rows(report, "strongest", split=split)):
             rows = {r["model"]: r for r in _rows(report, "strongest", split=split, budget=budget)}

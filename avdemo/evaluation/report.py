@@ -7,20 +7,34 @@ JSON schema: {"stamp": {"command", "code_version", "date", "device", "seconds",
 "tables": {"table1" | "table2" | "table3" | "localization": [row, ...]},
 "curves": [{"split", "series", "eps", "accuracy"}]}. Every row holds "split", "clips" and the
 table's columns, accuracies as fractions in [0, 1]; attacked rows also hold "objectives":
-{objective: {column: accuracy}}, each objective's own number before the worst case.
+{objective: {column: accuracy}}, each objective's own number before the worst case, and
+"per_clip": {column: outcomes}, one character per clip ("1" right, "0" wrong: `outcome_bits`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from pathlib import Path
+
+import numpy as np
 
 TITLES = {"strongest": "The strongest attack per model: the per-clip worst case over PGD-10, MIM-10, TMA, every objective and transfer",
           "table1": "Table 1 analogue: av-concat under attack, beside the unimodal models",
           "table2": "Table 2 analogue: the five fusions under FGSM (paper preset)",
           "table3": "Table 3 analogue: defenses under FGSM and MIM (paper preset, worst case over objectives)",
           "localization": "Localization under PGD-10 attacks, scored against ground truth"}
+
+
+def outcome_bits(flags: Iterable[bool]) -> str:
+    """Per-clip outcomes (True: right) as a report stores them, "1" or "0" per clip in clip order."""
+    return "".join("1" if flag else "0" for flag in flags)
+
+
+def outcome_flags(bits: str) -> np.ndarray:
+    """A report's per-clip outcomes back as a float array of shape (clips,): 1.0 right, 0.0 wrong."""
+    return np.array([flag == "1" for flag in bits], dtype=float)
 
 
 def _scalar_columns(rows: list[dict]) -> list[str]:

@@ -8,10 +8,11 @@ undefended model (transfer). A clip counts only if the model gets it right clean
 of them: the clean input lies inside every budget ball. This is the number a defense is judged by.
 
 White-box attacks keep each clip's first iterate the model gets wrong (a clip wrong at any
-iterate is broken); transfer attacks run every step. The attacks run as a cascade, cheapest first: a clip one attack already breaks is wrong under
-the worst case whatever follows, so later attacks run only on the clips still standing. The
-per-attack counts say how many clips each attack broke that the ones before it left standing:
-an attack that breaks none adds nothing at this budget.
+iterate is broken); transfer attacks run every step. The attacks run as a cascade, cheapest
+first: a clip one attack already breaks is wrong under the worst case whatever follows, so
+later attacks run only on the clips still standing. The per-attack counts say how many clips
+each attack broke that the ones before it left standing: an attack that breaks none adds
+nothing at this budget.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..attacks import budget_settings
 from ..zoo import describe
 from .engine import Condition, Engine
 from .intervals import wilson_interval
+from .report import outcome_bits
 
 TMA_SETTINGS = dict(lambda_temporal=0.1, lambda_misalign=0.01, transforms=("mask",), copies=4)
 """TMA as the transfer sweep (issue 14) chose it."""
@@ -75,5 +77,5 @@ def strongest_rows(engine: Engine, models: Sequence[str], split: str, budget: st
                      "intervals": {"clean": wilson_interval(clean[model], len(clips)),
                                    "PGD-10": wilson_interval(first, len(clips)),
                                    "strongest": wilson_interval(len(standing[model]), len(clips))},
-                     "per_clip": {"strongest": "".join("1" if clip in standing[model] else "0" for clip in clips)}})
+                     "per_clip": {"strongest": outcome_bits(clip in standing[model] for clip in clips)}})
     return rows

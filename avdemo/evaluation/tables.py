@@ -47,6 +47,7 @@ from ..zoo import describe, entry_digest, list_models, models_with_role
 from .engine import Condition, Engine, accuracy, robust
 from .intervals import mean_interval, wilson_interval
 from .provenance import code_version
+from .report import outcome_bits, outcome_flags
 from .strongest import strongest_rows
 
 PAPER_ATTACKS = ("fgsm", "pgd", "mim")
@@ -99,10 +100,6 @@ def defense_rows(keys: Sequence[str] | None = None) -> list[tuple[str, str]]:
     return rows + [(d.name, d.entry) for d in DEFENSES.values() if d.entry in shipped and (keys is None or d.key in keys)]
 
 
-def _bits(flags) -> str:
-    return "".join("1" if flag else "0" for flag in flags)
-
-
 def _rate(flags: Sequence[bool]) -> tuple[float, list[float]]:
     return sum(flags) / max(len(flags), 1), list(wilson_interval(sum(flags), len(flags)))
 
@@ -136,7 +133,7 @@ def attacked_row(engines: dict[str, Engine], victims: list[str], attack: str, pr
         average = per_clip_average(outcome[victim])
         row["Avg"], row["intervals"]["Avg"], row["clips"]["Avg"] = float(average.mean()), list(mean_interval(average)), len(average)
         row["objectives"] = objectives[victim]
-        row["per_clip"] = {column: _bits(flags) for column, flags in outcome[victim].items()}
+        row["per_clip"] = {column: outcome_bits(flags) for column, flags in outcome[victim].items()}
         rows[victim] = row
     return rows
 
@@ -149,7 +146,7 @@ def per_clip_average(outcome: dict[str, Sequence]) -> np.ndarray:
 
 def per_clip_score(row: dict) -> np.ndarray:
     """✓AV + Avg per clip from a row's per-clip outcomes (RI is its mean against the base's)."""
-    outcome = {column: [flag == "1" for flag in bits] for column, bits in row["per_clip"].items()}
+    outcome = {column: outcome_flags(bits) for column, bits in row["per_clip"].items()}
     average = per_clip_average(outcome)
     return np.array(outcome["✓AV"][:len(average)], dtype=float) + average
 
@@ -255,14 +252,14 @@ def evaluate(engine: Engine, per_class: int | None = None, sections=SECTIONS, lo
                 points = [_rate(flags) for flags in outcomes]
                 curves.append({"split": split, "series": label, "eps": list(CURVE_EPS), "accuracy": [p[0] for p in points],
                                "interval": [p[1] for p in points], "clips": len(other.clip_ids(split)),
-                               "per_clip": [_bits(flags) for flags in outcomes]})
+                               "per_clip": [outcome_bits(flags) for flags in outcomes]})
                 log(f"  curve {label}: " + " ".join(f"{p[0]:.2f}" for p in points))
             for column in ("✓A", "✓V"):
                 value, interval = clean_unimodal[column]
                 curves.append({"split": split, "series": f"Unimodal {column} (clean)", "eps": list(CURVE_EPS),
                                "accuracy": [value] * len(CURVE_EPS), "interval": [interval] * len(CURVE_EPS),
                                "clips": len(other.clip_ids(split)),
-                               "per_clip": [_bits(unimodal_outcome[column])] * len(CURVE_EPS)})
+                               "per_clip": [outcome_bits(unimodal_outcome[column])] * len(CURVE_EPS)})
         if "localization" in sections:
             engines = {"✓AV": engine, "✗A": engine, "✗V": engine, "✗AV": engine}
             for name in [BASE_MODEL, *models_with_role("localization")]:
@@ -296,4 +293,4 @@ def evaluate(engine: Engine, per_class: int | None = None, sections=SECTIONS, lo
 
 
 def _fmt(row: dict) -> str:
-    return ", ".join(f"{k} {v:.3f}" for k, v in row.items() if isinstance(v, float) and k != "clips")
+    return ", ".join(f"{k} {v:.3f}" for k, v in row.items() if isinstance(v, float))
