@@ -48,13 +48,34 @@ def test_bootstrap_keeps_pairs_and_frames_together_and_is_reproducible():
 
 
 def test_interval_verdicts_and_the_clips_that_would_settle_them():
-    from avdemo.evaluation.intervals import clips_needed, combined_verdict, interval_verdict
+    from avdemo.evaluation.intervals import Verdict, clips_needed, combined_verdict, interval_verdict
 
-    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.1) == "reproduced"
-    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.5) == "not reproduced"
-    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.5, above=False) == "reproduced"
-    assert interval_verdict(0.15, 0.05, 0.25, 100, 0.1) == "inconclusive at 100 clips (about 400 would settle it)"
+    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.1) == Verdict("reproduced")
+    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.5) == Verdict("not reproduced")
+    assert interval_verdict(0.3, 0.2, 0.4, 100, 0.5, above=False) == Verdict("reproduced")
+    undecided = interval_verdict(0.15, 0.05, 0.25, 100, 0.1)
+    assert undecided == Verdict("inconclusive", 100, 400)
+    assert str(undecided) == "inconclusive at 100 clips (about 400 would settle it)"
+    assert str(interval_verdict(0.1, 0.0, 0.2, 100, 0.1)) == "inconclusive at 100 clips (the estimate sits on the threshold)"
     assert clips_needed(0.15, 0.05, 0.25, 100, 0.1) == 400 and clips_needed(0.1, 0.0, 0.2, 100, 0.1) is None
-    assert combined_verdict({"a": "reproduced", "b": "reproduced"}) == "reproduced"
-    assert combined_verdict({"a": "reproduced", "b": "not reproduced"}) == "partly: reproduced for a; not reproduced for b"
+    yes, no = Verdict("reproduced"), Verdict("not reproduced")
+    assert combined_verdict({"a": yes, "b": yes}) == "reproduced"
+    assert combined_verdict({"a": no, "b": no}) == "not reproduced"
+    assert combined_verdict({"a": yes, "b": no}) == "partly: reproduced for a; not reproduced for b"
+    assert combined_verdict({"a": undecided, "b": undecided}) == (
+        "inconclusive at 100 clips (about 400 would settle it) for a, b")
     assert combined_verdict({}) == "not measured"
+
+
+def test_a_ranking_verdict_names_contradicting_pairs_and_counts_the_undecided_ones():
+    from avdemo.evaluation.intervals import Verdict, ranking_verdict
+
+    yes, no = Verdict("reproduced"), Verdict("not reproduced")
+    assert ranking_verdict({"a vs b": yes, "a vs c": yes}) == "reproduced"
+    assert ranking_verdict({"a vs b": yes, "a vs c": no, "a vs d": Verdict("inconclusive", 72, 300)}) == (
+        "not reproduced (1 of 3 pairs contradict it: a vs c)")
+    assert ranking_verdict({"a vs b": yes, "a vs c": Verdict("inconclusive", 72, 300),
+                            "a vs d": Verdict("inconclusive", 72, 2592), "a vs e": Verdict("inconclusive", 72)}) == (
+        "inconclusive: 3 of 4 pairs undecided at 72 clips (about 2592 would settle the last of them)")
+    assert ranking_verdict({"a vs b": Verdict("inconclusive", 36)}) == "inconclusive: 1 of 1 pairs undecided at 36 clips"
+    assert ranking_verdict({}) == "not measured"

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import map_attacks, masking, robust_training, strongest, transfer
 from ..defenses import BASE_MODEL, DEFENSES
-from .intervals import bootstrap_interval, combined_verdict, interval_verdict, mean_interval
+from .intervals import Verdict, bootstrap_interval, combined_verdict, interval_verdict, mean_interval, ranking_verdict
 from .report import markdown, outcome_flags, section_clips, section_runs
 from .tables import per_clip_score
 from ..zoo import describe, entry_digest, list_models
@@ -57,7 +57,7 @@ def _paired(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return first[:shared] - second[:shared]
 
 
-def _judge(difference: np.ndarray, threshold: float) -> tuple[str, str]:
+def _judge(difference: np.ndarray, threshold: float) -> tuple[str, Verdict]:
     """(numbers, verdict) of "the mean per-clip difference exceeds `threshold`", by its bootstrap interval."""
     estimate, (low, high) = float(difference.mean()), mean_interval(difference)
     numbers = f"{100 * estimate:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] pts ({len(difference)} clips)"
@@ -130,7 +130,7 @@ def concat_fusions_most_robust(report: dict) -> tuple[str, str, str]:
                     _paired(_bits(rows[leader], "✗AV"), _bits(rows[other], "✗AV")), 0.0)
         numbers.append(f"{split}: " + ", ".join(f"{name.removeprefix('av-')} {_pct(r['✗AV'], r['intervals']['✗AV'])}"
                                                 for name, r in sorted(rows.items(), key=lambda item: -item[1]["✗AV"])))
-    return rule, "; ".join(numbers), _summarised(verdicts)
+    return rule, "; ".join(numbers), ranking_verdict(verdicts)
 
 
 def full_defense_best_ri(report: dict) -> tuple[str, str, str]:
@@ -153,23 +153,7 @@ def full_defense_best_ri(report: dict) -> tuple[str, str, str]:
             numbers.append(f"{split}/{attack}: {best_full['defense']} RI {100 * best_full['RI']:+.1f} "
                            f"[{100 * best_full['intervals']['RI'][0]:+.1f}, {100 * best_full['intervals']['RI'][1]:+.1f}], "
                            f"best {best['defense']} {100 * best['RI']:+.1f}")
-    return rule, "; ".join(numbers), _summarised(verdicts)
-
-
-def _summarised(verdicts: dict[str, str]) -> str:
-    """A ranking claim's verdict from its pairwise ones: the contradicting pairs named, or the undecided ones counted."""
-    against = [case for case, verdict in verdicts.items() if verdict == "not reproduced"]
-    open_cases = [verdict for verdict in verdicts.values() if verdict.startswith("inconclusive")]
-    if not verdicts:
-        return "not measured"
-    if against:
-        return f"not reproduced ({len(against)} of {len(verdicts)} pairs contradict it: " + ", ".join(against) + ")"
-    if open_cases:
-        counts = [[int(word) for word in verdict.split() if word.isdigit()] for verdict in open_cases]
-        needed = [numbers[1] for numbers in counts if len(numbers) == 2]  # "at n clips (about m would settle it)"
-        return (f"inconclusive: {len(open_cases)} of {len(verdicts)} pairs undecided at {open_cases[0].split()[2]} clips"
-                + (f" (about {max(needed)} would settle the last of them)" if needed else ""))
-    return "reproduced"
+    return rule, "; ".join(numbers), ranking_verdict(verdicts)
 
 
 def localization_fooled(report: dict) -> tuple[str, str, str]:
@@ -205,7 +189,7 @@ def defenses_beat_base_under_strongest(report: dict) -> tuple[str, str, str]:
             numbers.append(f"{split}/{budget}: av-concat {_pct(rows[BASE_MODEL]['strongest'], rows[BASE_MODEL]['intervals']['strongest'])}, "
                            + ", ".join(f"{cvpr[e]} {_pct(rows[e]['strongest'], rows[e]['intervals']['strongest'])}"
                                        for e in cvpr if e in rows))
-    return rule, "; ".join(numbers), _summarised(verdicts)
+    return rule, "; ".join(numbers), ranking_verdict(verdicts)
 
 
 def heldout_gap(report: dict) -> tuple[str, str, str]:
@@ -220,7 +204,7 @@ def heldout_gap(report: dict) -> tuple[str, str, str]:
     numbers = (f"test {_pct(test.mean(), rows['test']['intervals']['✓AV'])}, held-out "
                f"{_pct(heldout.mean(), rows['test-heldout']['intervals']['✓AV'])}: gap {100 * estimate:+.1f} "
                f"[{100 * low:+.1f}, {100 * high:+.1f}] pts")
-    return rule, numbers, interval_verdict(estimate, low, high, min(len(test), len(heldout)), 0.0)
+    return rule, numbers, str(interval_verdict(estimate, low, high, min(len(test), len(heldout)), 0.0))
 
 
 def _stacked(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ frame (frames of one clip are not independent) and for paired differences."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -69,30 +70,61 @@ def clips_needed(estimate: float, low: float, high: float, clips: int, threshold
     return max(clips + 1, math.ceil(clips * (half / gap) ** 2 - 1e-9))
 
 
-def interval_verdict(estimate: float, low: float, high: float, clips: int, threshold: float, above: bool = True) -> str:
+@dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict from its interval: `kind` is "reproduced", "not reproduced" or
+    "inconclusive"; an inconclusive one keeps the clips it was judged on and about how many would
+    settle it (`needed`; None when the estimate sits on the threshold). Read as text by `str`."""
+    kind: str
+    clips: int = 0
+    needed: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind != "inconclusive":
+            return self.kind
+        return f"inconclusive at {self.clips} clips (" + (f"about {self.needed} would settle it" if self.needed else
+                                                           "the estimate sits on the threshold") + ")"
+
+
+def interval_verdict(estimate: float, low: float, high: float, clips: int, threshold: float, above: bool = True
+                     ) -> Verdict:
     """The verdict on a claim "the quantity lies above `threshold`" (below, with `above=False`):
-    "reproduced" when the whole 95 % interval supports it, "not reproduced" when the whole
-    interval contradicts it, else "inconclusive at n clips" with how many clips would settle it."""
+    reproduced when the whole 95 % interval supports it, not reproduced when the whole interval
+    contradicts it, else inconclusive at `clips` clips with how many clips would settle it."""
     supports, contradicts = (low > threshold, high < threshold) if above else (high < threshold, low > threshold)
     if supports:
-        return "reproduced"
+        return Verdict("reproduced")
     if contradicts:
-        return "not reproduced"
-    needed = clips_needed(estimate, low, high, clips, threshold)
-    return f"inconclusive at {clips} clips (" + (f"about {needed} would settle it" if needed else
-                                                  "the estimate sits on the threshold") + ")"
+        return Verdict("not reproduced")
+    return Verdict("inconclusive", clips, clips_needed(estimate, low, high, clips, threshold))
 
 
-def combined_verdict(verdicts: dict[str, str]) -> str:
+def combined_verdict(verdicts: dict[str, Verdict]) -> str:
     """One verdict from a claim's cases (case -> verdict): "reproduced" when every case is,
     "not reproduced" when every case is, else which case gave which."""
     if not verdicts:
         return "not measured"
-    kinds = {verdict.split(" (")[0] if verdict.startswith("inconclusive") else verdict for verdict in verdicts.values()}
-    if len(kinds) == 1 and not next(iter(kinds)).startswith("inconclusive"):
+    kinds = {verdict.kind for verdict in verdicts.values()}
+    if kinds in ({"reproduced"}, {"not reproduced"}):
         return next(iter(kinds))
     grouped: dict[str, list[str]] = {}
     for case, verdict in verdicts.items():
-        grouped.setdefault(verdict, []).append(case)
+        grouped.setdefault(str(verdict), []).append(case)
     prefix = "partly: " if "reproduced" in kinds else ""
     return prefix + "; ".join(f"{verdict} for {', '.join(cases)}" for verdict, cases in grouped.items())
+
+
+def ranking_verdict(verdicts: dict[str, Verdict]) -> str:
+    """A ranking claim's verdict from its pairwise ones (pair -> verdict): the contradicting pairs
+    named, or the undecided ones counted with about how many clips would settle the last of them."""
+    if not verdicts:
+        return "not measured"
+    against = [pair for pair, verdict in verdicts.items() if verdict.kind == "not reproduced"]
+    if against:
+        return f"not reproduced ({len(against)} of {len(verdicts)} pairs contradict it: " + ", ".join(against) + ")"
+    undecided = [verdict for verdict in verdicts.values() if verdict.kind == "inconclusive"]
+    if not undecided:
+        return "reproduced"
+    needed = [verdict.needed for verdict in undecided if verdict.needed]
+    return (f"inconclusive: {len(undecided)} of {len(verdicts)} pairs undecided at {undecided[0].clips} clips"
+            + (f" (about {max(needed)} would settle the last of them)" if needed else ""))
