@@ -157,20 +157,24 @@ def test_an_update_replaces_its_sections_and_each_section_says_the_clips_it_rest
                 "splits": {"test": {"key": key, "other": other}}}
 
     row = {"split": "test", "clips": 36, "accuracy": 0.5}
+    table1 = {"split": "test", "clips": {"✓AV": 360, "✗A": 72, "✗AV": 360}, "accuracy": 0.5}
     old = {"stamp": stamp("first", 360, 72), "protocols": {}, "curves": [],
-           "tables": {"table1": [row], "table3": [row], "localization": [row]},
+           "tables": {"table1": [table1], "table3": [row], "localization": [row]},
            "updates": [{**stamp("second", 36, 36), "sections": ["localization", "table3"]}]}
-    new = {"stamp": stamp("third", 72, 72), "protocols": {}, "curves": [], "tables": {"localization": [row]}}
+    localization = [{"split": "test", "clips": 360, "accuracy": 0.5}, {"split": "test", "clips": 72, "accuracy": 0.5},
+                    {"split": "test-heldout", "clips": 72, "accuracy": 0.5}]
+    new = {"stamp": stamp("third", 360, 72), "protocols": {}, "curves": [], "tables": {"localization": localization}}
     report = merged(old, new)
     assert [(update["command"], update["sections"]) for update in report["updates"]] == [("second", ["table3"]),
                                                                                          ("third", ["localization"])]
     runs = section_runs(report)
     assert {name: run["command"] for name, run in runs.items()} == {"table1": "first", "table3": "second",
                                                                     "localization": "third"}
-    assert section_clips("table1", runs["table1"]) == {"test": "360 / 72"}
-    assert section_clips("table3", runs["table3"]) == {"test": 36}
-    assert section_clips("localization", runs["localization"]) == {"test": 72}
-    assert "localization on test 72 clips" in markdown(report) and "table3 on test 36 clips" in markdown(report)
+    assert section_clips(report, "table1") == {"test": "360 / 72"}
+    assert section_clips(report, "table3") == {"test": 36}
+    assert section_clips(report, "localization") == {"test": "360 / 72", "test-heldout": 72}
+    assert "localization on test 360 / 72, test-heldout 72 clips" in markdown(report)
+    assert "table3 on test 36 clips" in markdown(report)
 
 
 def test_torchrun_ranks_share_the_clips_and_rank_0_writes_the_same_report_as_one_process(tiny_test_split, tmp_path):

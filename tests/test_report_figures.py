@@ -217,14 +217,18 @@ def test_the_note_names_each_report_its_stamp_and_clips_or_why_it_is_missing():
     note = figures_note(robustness(), TRANSFER)
     assert "`reports/robustness.json`" in note and "`python -m avdemo.evaluation --per-class 20`" in note
     assert "2026-12-01T10:00:00+00:00" in note and "0.2.0+abc1234" in note
-    assert "strongest attack on test 360 / test-heldout 72 clips" in note  # each section with its own tier
-    assert "defenses (Table 3) on test 72 / test-heldout 72 clips" in note
-    updated = {**robustness(), "updates": [{"command": "python -m avdemo.evaluation --sections table3 --update",
-                                            "date": "2026-12-02", "code_version": "0.2.1",
-                                            "splits": {"test": {"key": 36, "other": 36}}, "sections": ["table3"]}]}
-    assert "`python -m avdemo.evaluation --sections table3 --update` on 2026-12-02 at code 0.2.1: defenses (Table 3) " \
+    # each section with the clips its own rows rest on, tiers largest first, splits apart
+    assert "the strongest attack on test 360 clips" in note
+    assert "localization under attack (caption budget / paper preset) on test 360 / 72, test-heldout 360 / 72 clips" in note
+    assert "Table 3 (defenses) on test 80 / 72 / 70 clips" in note
+    report = robustness()
+    remeasured = [{**row, "clips": 36} for row in report["tables"]["table3"]]
+    updated = {**report, "tables": {**report["tables"], "table3": remeasured},
+               "updates": [{"command": "python -m avdemo.evaluation --sections table3 --update",
+                            "date": "2026-12-02", "code_version": "0.2.1", "sections": ["table3"]}]}
+    assert "`python -m avdemo.evaluation --sections table3 --update` on 2026-12-02 at code 0.2.1: Table 3 (defenses) " \
            "on test 36 clips" in figures_note(updated, None)
-    assert "defenses (Table 3) on test 72" not in figures_note(updated, None)
+    assert "the strongest attack on test 360 clips" in figures_note(updated, None)
     assert "`reports/transfer.json`, test 18 clips (the first clip per class), 2026-12-01 09:00" in note
     assert "test 36 clips" in figures_note(robustness(new_format=False), None)
     missing = figures_note(None, None)

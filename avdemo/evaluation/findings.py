@@ -17,7 +17,7 @@ import numpy as np
 from . import map_attacks, masking, robust_training, strongest, transfer
 from ..defenses import BASE_MODEL, DEFENSES
 from .intervals import Verdict, bootstrap_interval, combined_verdict, interval_verdict, mean_interval, ranking_verdict
-from .report import markdown, outcome_flags, section_clips, section_runs
+from .report import SECTION_LABELS, markdown, outcome_flags, section_clips, section_runs
 from .tables import per_clip_score
 from ..zoo import describe, entry_digest, list_models
 from ..paths import DOCS, REPORTS
@@ -30,11 +30,6 @@ def _rows(report: dict, table: str, **match) -> list[dict]:
     lack them and cannot be judged by these rules)."""
     return [row for row in report["tables"].get(table, []) if "per_clip" in row
             and all(row.get(k) == v for k, v in match.items())]
-
-
-SECTION_NAMES = {"table1": "Table 1 (its ✓AV and ✗AV / the rest)", "table2": "Table 2", "table3": "Table 3",
-                 "strongest": "the strongest attack", "localization": "localization under attack",
-                 "curves": "accuracy against ε"}
 
 
 def cvpr_defenses() -> dict[str, str]:
@@ -384,8 +379,8 @@ def results_markdown(report: dict, stale: list[str], sections: list[str] = ()) -
               "Neither the zoo nor the attacks were tuned toward a verdict.", "",
               f"Robustness report on {stamp['device']} (`reports/robustness.md` says which run measured which "
               "section); clips per split: " + "; ".join(
-                  f"{SECTION_NAMES[name]} " + " + ".join(str(n) for n in section_clips(name, run).values())
-                  for name, run in section_runs(report).items()) + ".", "",
+                  f"{SECTION_LABELS[name]} " + " + ".join(str(n) for n in section_clips(report, name).values())
+                  for name in section_runs(report)) + ".", "",
               "## All claims", "", *claims_table(report), "",
               "## The strongest attack: the number a defense is judged by", "", strongest_markdown(report)]
     for section in sections:

@@ -67,9 +67,11 @@ def _clips(row: dict) -> str:
     return f"{common} (" + ", ".join(f"{column} {n}" for column, n in clips.items() if n != common) + ")"
 
 
-KEY_TIER = {"strongest", "localization"}
-"""Sections measured on the engine's own clips (`--per-class`); the others use `--other-per-class`,
-and Table 1 uses both (its ✓AV and ✗AV on the first, the rest on the second)."""
+SECTION_LABELS = {"table1": "Table 1 (its ✓AV and ✗AV / the rest)", "table2": "Table 2", "table3": "Table 3 (defenses)",
+                  "strongest": "the strongest attack",
+                  "localization": "localization under attack (caption budget / paper preset)",
+                  "curves": "accuracy against ε"}
+"""How the findings and the Robustness tab name a section beside its clip counts."""
 
 
 def _run_line(stamp: dict) -> str:
@@ -95,18 +97,29 @@ def section_runs(report: dict) -> dict[str, dict]:
     return runs
 
 
-def section_clips(section: str, stamp: dict) -> dict[str, int | str]:
-    """{split: clips} a section rests on under the run that measured it ("360 / 72" for Table 1's
-    two tiers)."""
-    counts = {}
-    for split, n in stamp.get("splits", {}).items():
-        if not isinstance(n, dict):
-            counts[split] = n
-        elif section == "table1" and n["key"] != n["other"]:
-            counts[split] = f"{n['key']} / {n['other']}"
-        else:
-            counts[split] = n["key"] if section in KEY_TIER | {"table1"} else n["other"]
-    return counts
+def clip_tiers(rows: list[dict], column: str | None = None) -> dict[str, list[int]]:
+    """{split: the distinct clip counts its rows rest on, largest first}. A row's `clips` is one
+    count or {column: count}; `column` picks that column's count (every column's with None).
+    Rows that do not say are left out."""
+    tiers: dict[str, set[int]] = {}
+    for row in rows:
+        clips = row.get("clips")
+        counts = [clips] if not isinstance(clips, dict) else list(clips.values()) if column is None else [clips.get(column)]
+        tiers.setdefault(row["split"], set()).update(n for n in counts if n is not None)
+    return {split: sorted(counts, reverse=True) for split, counts in tiers.items() if counts}
+
+
+def section_clips(report: dict, section: str) -> dict[str, int | str]:
+    """{split: clips} the section's rows rest on, read from the rows themselves: one count, or the
+    tiers largest first where its rows or columns differ ("360 / 72" for Table 1's ✓AV and ✗AV
+    against the rest, or localization's caption budget against the paper preset). Older reports,
+    whose rows do not say, give their run's clips per split."""
+    rows = report.get("curves", []) if section == "curves" else report.get("tables", {}).get(section, [])
+    tiers = clip_tiers(rows)
+    if not tiers:
+        return {split: n for split, n in section_runs(report).get(section, {}).get("splits", {}).items()
+                if isinstance(n, int)}
+    return {split: counts[0] if len(counts) == 1 else " / ".join(map(str, counts)) for split, counts in tiers.items()}
 
 
 def markdown(report: dict) -> str:
@@ -119,7 +132,7 @@ def markdown(report: dict) -> str:
              + ". Accuracies in % with 95 % intervals in brackets (Wilson over clips; Avg, RI and the localization "
                "scores by a bootstrap over clips); the clips column says what each row rests on.", ""]
     for update in report.get("updates", []):
-        clips = "; ".join(f"{name} on " + ", ".join(f"{split} {n}" for split, n in section_clips(name, update).items())
+        clips = "; ".join(f"{name} on " + ", ".join(f"{split} {n}" for split, n in section_clips(report, name).items())
                           for name in update["sections"])
         lines += [f"Updated by {_run_line(update)}: {clips} clips.", ""]
     for name, rows in report["tables"].items():

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..evaluation import transfer
 from ..evaluation.intervals import wilson_interval
-from ..evaluation.report import section_clips, section_runs
+from ..evaluation.report import SECTION_LABELS, clip_tiers, section_clips, section_runs
 
 ROBUSTNESS_SOURCE = "reports/robustness.json"
 TRANSFER_SOURCE = "reports/transfer.json"
@@ -49,12 +49,8 @@ def _clip_count(row: dict, column: str | None = None) -> int | None:
 def _clips_text(rows: list[dict], column: str | None = None) -> str:
     """The clips per split, as "test 360 clips / test-heldout 72 clips" (a range where a split's rows
     differ), or "clips unknown" in reports that do not say."""
-    parts = []
-    for split in _splits(rows):
-        counts = sorted({n for row in rows if row["split"] == split and (n := _clip_count(row, column)) is not None})
-        if counts:
-            parts.append(f"{split} {counts[0] if len(counts) == 1 else f'{counts[0]}–{counts[-1]}'} clips")
-    return " / ".join(parts) or "clips unknown"
+    return " / ".join(f"{split} {counts[0] if len(counts) == 1 else f'{counts[-1]}–{counts[0]}'} clips"
+                      for split, counts in clip_tiers(rows, column).items()) or "clips unknown"
 
 
 def _interval(row: dict, column: str) -> tuple[float, float] | None:
@@ -272,10 +268,6 @@ def localization_figure(report: dict) -> go.Figure | None:
     return figure
 
 
-SECTION_LABELS = {"table1": "Table 1 (✓AV and ✗AV / the rest)", "table2": "Table 2", "table3": "defenses (Table 3)",
-                  "strongest": "strongest attack", "localization": "localization", "curves": "accuracy against ε"}
-
-
 def _robustness_runs(report: dict) -> str:
     """Each run that measured part of the report (its stamp, then each `--update`): command, date,
     code version and, per section it measured, the clips per split."""
@@ -284,8 +276,8 @@ def _robustness_runs(report: dict) -> str:
         runs.setdefault(id(run), (run, []))[1].append(section)
     return "; ".join(
         f"`{run.get('command', '?')}` on {run.get('date', '?')} at code {run.get('code_version', '?')}: " + ", ".join(
-            f"{SECTION_LABELS.get(section, section)} on " + " / ".join(
-                f"{split} {n}" for split, n in section_clips(section, run).items()) + " clips"
+            f"{SECTION_LABELS.get(section, section)} on " + ", ".join(
+                f"{split} {n}" for split, n in section_clips(report, section).items()) + " clips"
             for section in sections)
         for run, sections in runs.values())
 
