@@ -113,6 +113,21 @@ def test_a_second_run_reads_every_result_from_the_store(evaluated, tiny_test_spl
     assert again.attacked([BASE_MODEL], Condition.named("fgsm", "paper", "audio"), "test")[BASE_MODEL]["ce"][0]["clip"] == 0
 
 
+def test_more_clips_attack_only_the_new_ones_and_keep_the_stored_rows(tiny_test_split, tmp_path):
+    """A larger --per-class run shares batches between stored and new clips: only the new ones are attacked."""
+    condition = Condition.named("fgsm", "paper", "both")
+    engine = Engine({"test": tiny_test_split}, ResultsStore(tmp_path / "results.jsonl.gz"), "tiny-seed99", "cpu",
+                    batch_size=18, log=lambda *_: None)
+    first = engine.attacked([BASE_MODEL], condition, "test", needed={BASE_MODEL: set(range(9))})[BASE_MODEL]["ce"]
+    assert [row is not None for row in first] == [True] * 9 + [False] * 9 and engine.attack_steps == 9
+    again = Engine({"test": tiny_test_split}, ResultsStore(tmp_path / "results.jsonl.gz"), "tiny-seed99", "cpu",
+                   batch_size=18, log=lambda *_: None)
+    every = again.attacked([BASE_MODEL], condition, "test")[BASE_MODEL]["ce"]
+    assert again.attack_steps == 9  # the 9 new clips, in one batch with the stored ones
+    assert every[:9] == first[:9] and all(row is not None for row in every)
+    assert again.clean(BASE_MODEL, "test") == engine.clean(BASE_MODEL, "test")
+
+
 def test_report_files(evaluated, tmp_path):
     report, _, _ = evaluated
     written = write_report(report, tmp_path)

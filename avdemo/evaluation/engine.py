@@ -139,9 +139,7 @@ class Engine:
         """Clean rows of `model` on every clip of `split`, in clip order."""
         key = lambda clip: self._key(model, CLEAN, CLEAN, CLEAN, CLEAN, split, clip)  # noqa: E731
         network = self.model(model)
-        for ids, batch in self.batches(split):
-            if all(self.store.get(**key(clip)) for clip in ids):
-                continue
+        for ids, batch in self.batches(split, [clip for clip in self.clip_ids(split) if not self.store.get(**key(clip))]):
             with torch.no_grad():
                 output = network(batch["waveform"].to(self.device), batch["frames"].to(self.device))
             self.store.add(self._rows(output, batch, [key(clip) for clip in ids], None))
@@ -168,11 +166,13 @@ class Engine:
         clean = {victim: {row["clip"]: row for row in self.clean(victim, split)} for victim in victims}
         for (surrogate, term_of, straight_through, stop), targets in plan.items():
             wanted = None if needed is None else set().union(*(needed.get(victim, set()) for victim, _ in targets))
-            clips = [clip for clip in self.clip_ids(split) if wanted is None or clip in wanted]
+            lacking = {(victim, objective): {clip for clip in self.clip_ids(split) if (wanted is None or clip in wanted)
+                                             and not self.store.get(**key(victim, objective, clip))}
+                       for victim, objective in targets}
+            # only the clips some target lacks: a stored row is never recomputed, even beside a new clip in a batch
+            clips = [clip for clip in self.clip_ids(split) if any(clip in todo for todo in lacking.values())]
             for ids, batch in self.batches(split, clips):
-                missing = [(v, o) for v, o in targets if not all(self.store.get(**key(v, o, clip)) for clip in ids)]
-                if not missing:
-                    continue
+                missing = [target for target in targets if lacking[target] & set(ids)]
                 waveform, frames = batch["waveform"].to(self.device), batch["frames"].to(self.device)
                 labels = batch["label"].to(self.device)
                 attack = create_attack(condition.attack, self.model(surrogate, straight_through), condition.settings,
@@ -186,7 +186,8 @@ class Engine:
                         with torch.no_grad():
                             output = self.model(victim)(result.waveform, result.frames)
                     keys = [key(victim, objective, clip) for clip in ids]
-                    self.store.add(self._rows(output, batch, keys, [clean[victim][clip] for clip in ids]))
+                    rows = self._rows(output, batch, keys, [clean[victim][clip] for clip in ids])
+                    self.store.add(row for row, clip in zip(rows, ids) if clip in lacking[victim, objective])
         return {victim: {objective.name: [self.store.get(**key(victim, objective.name, clip)) for clip in self.clip_ids(split)]
                          for objective in objectives_for(victim)} for victim in victims}
 
