@@ -122,6 +122,11 @@ def section_clips(report: dict, section: str) -> dict[str, int | str]:
     return {split: counts[0] if len(counts) == 1 else " / ".join(map(str, counts)) for split, counts in tiers.items()}
 
 
+def section_clips_text(report: dict, section: str) -> str:
+    """`section_clips` as text, e.g. "test 360 / 72, test-heldout 360 / 72"."""
+    return ", ".join(f"{split} {n}" for split, n in section_clips(report, section).items())
+
+
 def markdown(report: dict) -> str:
     """The report as markdown tables (accuracies in %), each with its protocol."""
     stamp = report["stamp"]
@@ -132,8 +137,7 @@ def markdown(report: dict) -> str:
              + ". Accuracies in % with 95 % intervals in brackets (Wilson over clips; Avg, RI and the localization "
                "scores by a bootstrap over clips); the clips column says what each row rests on.", ""]
     for update in report.get("updates", []):
-        clips = "; ".join(f"{name} on " + ", ".join(f"{split} {n}" for split, n in section_clips(report, name).items())
-                          for name in update["sections"])
+        clips = "; ".join(f"{name} on {section_clips_text(report, name)}" for name in update["sections"])
         lines += [f"Updated by {_run_line(update)}: {clips} clips.", ""]
     for name, rows in report["tables"].items():
         columns = [column for column in _scalar_columns(rows) if column != "clips"]

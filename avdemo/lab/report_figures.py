@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..evaluation import transfer
 from ..evaluation.intervals import wilson_interval
-from ..evaluation.report import SECTION_LABELS, clip_tiers, section_clips, section_runs
+from ..evaluation.report import SECTION_LABELS, clip_tiers, section_clips_text, section_runs
 
 ROBUSTNESS_SOURCE = "reports/robustness.json"
 TRANSFER_SOURCE = "reports/transfer.json"
@@ -276,8 +276,7 @@ def _robustness_runs(report: dict) -> str:
         runs.setdefault(id(run), (run, []))[1].append(section)
     return "; ".join(
         f"`{run.get('command', '?')}` on {run.get('date', '?')} at code {run.get('code_version', '?')}: " + ", ".join(
-            f"{SECTION_LABELS.get(section, section)} on " + ", ".join(
-                f"{split} {n}" for split, n in section_clips(report, section).items()) + " clips"
+            f"{SECTION_LABELS.get(section, section)} on {section_clips_text(report, section)} clips"
             for section in sections)
         for run, sections in runs.values())
 
