@@ -192,7 +192,13 @@ def test_an_update_replaces_its_sections_and_each_section_says_the_clips_it_rest
     assert "table3 on test 36 clips" in markdown(report)
 
 
-def test_torchrun_ranks_share_the_clips_and_rank_0_writes_the_same_report_as_one_process(tiny_test_split, tmp_path):
+LAUNCHERS = {"torchrun ranks": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                                "-m", "avdemo.evaluation"],
+             "spawned workers": [sys.executable, "-m", "avdemo.evaluation", "--workers", "2"]}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHERS)
+def test_two_workers_share_the_clips_and_write_the_same_report_as_one_process(tiny_test_split, tmp_path, launcher):
     clip_format = zoo_clip_format([describe(name) for name in list_models()])
     folder = write_synth_split(load_bank(), "test", split_dir("test", 0, clip_format, root=tmp_path / "cache"), per_class=1,
                                seed=7, config=clip_format)  # tiny_test_split built the bank if it was missing
@@ -200,12 +206,13 @@ def test_torchrun_ranks_share_the_clips_and_rank_0_writes_the_same_report_as_one
     environment = {**os.environ, "AVDEMO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
                    "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "avdemo.evaluation",
-         "--sections", "table2", "--per-class", "1", "--splits", "test", "--store", str(store), "--out", str(out),
-         "--device", "cpu"], capture_output=True, text=True, env=environment, timeout=600)
+        [*LAUNCHERS[launcher], "--sections", "table2", "--per-class", "1", "--splits", "test", "--store", str(store),
+         "--out", str(out), "--device", "cpu"], capture_output=True, text=True, env=environment, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads((out / "robustness.json").read_text())
-    assert not list(tmp_path.glob("results.jsonl.gz.shard*"))  # rank 0 merged both ranks' shards
+    assert not list(tmp_path.glob("results.jsonl.gz.*"))  # both workers' shards merged, the unit counter removed
+    taken = [line for line in result.stdout.splitlines() if " unit " in line]
+    assert sorted(int(line.split(" unit ")[1].split("/")[0]) for line in taken) == list(range(1, 17))
     assert {row["clip"] for row in ResultsStore(store).rows(attack="fgsm", modality="both")} == set(range(18))
     alone = Engine({"test": ShardDataset(folder)}, ResultsStore(), synth_data_version(clip_format), "cpu", log=lambda *_: None)
     expected = evaluate(alone, per_class=1, other_per_class=1, sections=("table2",), log=lambda *_: None)

@@ -5,17 +5,18 @@ Per-clip results go to the results store (`reports/results.jsonl.gz` by default)
 run resumes where it stopped, and a rerun recomputes only what changed (a retrained model has
 another SHA-256, so its rows are new). See `avdemo.evaluation.tables` for what is measured.
 
-On the CPU the work is split over `--workers` processes (one per core, one thread each), each
-measuring every `workers`-th clip into its own shard of the store; the shards are then merged
-and the report is read from the store. A stopped run's shards are merged on the next start.
+On the CPU the work is split over `--workers` processes (one per core, one thread each), which
+take units of clips in turn (`avdemo.evaluation.parallel`), each into its own shard of the
+store; the shards are then merged and the report is read from the store. A stopped run's
+shards are merged on the next start.
 
 On GPUs, the full splits (regenerated from the bank on the machine, not carried):
 
     python -m avdemo.data splits --frames 4 --size 224
     torchrun --standalone --nproc_per_node N -m avdemo.evaluation
 
-Each rank measures every N-th clip into its own shard, on GPU LOCAL_RANK (ranks beyond the
-GPUs share them); rank 0 merges the shards and writes the report. Killed (e.g. at a time
+The ranks take units of clips in turn, each into its own shard, on GPU LOCAL_RANK (ranks
+beyond the GPUs share them); rank 0 merges the shards and writes the report. Killed (e.g. at a time
 limit), the same command resumes from the store and the shards.
 """
 
@@ -33,7 +34,7 @@ import torch
 from ..paths import REPORTS
 from .report import write_report
 from .store import ResultsStore
-from .parallel import build_engine, merge_shards, torchrun_rank, under_torchrun, work
+from .parallel import build_engine, merge_shards, torchrun_rank, under_torchrun, unit_counter, work
 from .tables import KEY_PER_CLASS, OTHER_PER_CLASS, SECTIONS, evaluate
 
 STORE = REPORTS / "results.jsonl.gz"
@@ -90,17 +91,20 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  merged {moved} rows from the workers' shards")
     if workers > 1 and steps is None:
         context = multiprocessing.get_context("spawn")
-        counter = context.Value("q", 0)
-        processes = [context.Process(target=work, args=(index, workers, vars(args), per_class, other_per_class, counter))
+        attack_steps = context.Value("q", 0)
+        units = unit_counter(args.store)
+        units.reset()
+        processes = [context.Process(target=work, args=(index, workers, vars(args), per_class, other_per_class, attack_steps))
                      for index in range(workers)]
         for process in processes:
             process.start()
         for process in processes:
             process.join()
+        units.remove()
         merge_shards(store)
         if any(process.exitcode for process in processes):
             raise SystemExit("a worker failed (its rows are kept in the store): see its log above, then run again")
-        steps = counter.value
+        steps = attack_steps.value
     engine = build_engine(vars(args), per_class, store)
     report = evaluate(engine, per_class=per_class, other_per_class=other_per_class, sections=tuple(args.sections),
                       defenses=args.defenses)

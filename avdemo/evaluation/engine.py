@@ -5,8 +5,8 @@ shares work wherever the protocol allows: an adversarial input crafted on a mode
 on every victim that lists it (the undefended model's own attack is the transfer attack on
 each defense that names it), clean passes are cached, and rows already in the store are never
 recomputed, so a stopped evaluation resumes where it stopped. An engine can be narrowed to
-fewer clips per class (`narrowed`: its rows are the same rows) or split into shards of clips
-for worker processes (`shard`), and an attack can be run on only the clips that still need
+fewer clips per class (`narrowed`: its rows are the same rows) or dealt into units of clips
+for worker processes (`dealt`), and an attack can be run on only the clips that still need
 it (`attacked(..., needed=...)`: the strongest-attack cascade).
 """
 
@@ -67,7 +67,7 @@ class Engine:
         self._models: dict[tuple[str, bool], torch.nn.Module] = {}
         self._terms: dict[str, torch.nn.Module | None] = {}
         self._digests: dict[str, str] = {}
-        self._counts = {"attack_steps": 0}  # shared with narrowed and sharded views
+        self._counts = {"attack_steps": 0}  # shared with narrowed and dealt views
 
     @property
     def attack_steps(self) -> int:
@@ -91,9 +91,19 @@ class Engine:
             return [clip for clip in ids if clip < limit]
         return self._view(select)
 
-    def shard(self, index: int, count: int) -> Engine:
-        """Every `count`-th clip of each split from the `index`-th: one worker's share."""
-        return self._view(lambda ids: ids[index::count])
+    def dealt(self, hands: int) -> list[Engine]:
+        """Each split's clips dealt like cards into `hands` views of that split alone (every
+        `hands`-th clip from the j-th): the units of work that worker processes take in turn, so
+        one whose clips fell early takes more and none idles while another finishes its share.
+        A hand's clips are fixed by `hands` alone, so its batches (and random starts) are too."""
+        views = []
+        for split in self.splits:
+            ids = self.clip_ids(split)
+            for first in range(min(hands, len(ids))):
+                view = copy.copy(self)
+                view.splits = {split: Subset(_whole(self.splits[split]), ids[first::hands])}
+                views.append(view)
+        return views
 
     def _classes(self) -> list[str]:
         return _whole(next(iter(self.splits.values()))).classes

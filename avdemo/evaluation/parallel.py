@@ -1,13 +1,19 @@
-"""The evaluation over worker processes: each measures every `count`-th clip into its own
-shard of the results store (one thread each), and the shards are merged into the store.
+"""The evaluation over worker processes: each split's clips are dealt into units of work
+(`Engine.dealt`), each worker takes the next unit from a shared counter until none is left and
+measures it into its own shard of the results store (one thread each), and the shards are
+merged into the store. Taking units in turn balances the work: how long a clip takes depends
+on how many models it survives, so a fixed share per worker left one idle for a third of a run.
 The workers are either spawned by `python -m avdemo.evaluation --workers N` (CPU) or are the
-ranks of `torchrun --nproc_per_node N -m avdemo.evaluation` (one GPU each, or several ranks
-sharing one GPU), which only meet to start together and to sum their attack steps."""
+ranks of `torchrun --standalone --nproc_per_node N -m avdemo.evaluation` (one GPU each, or
+several ranks sharing one GPU), which meet only to start together and to sum their attack steps.
+The counter is a locked file next to the store, so every worker must run on one machine."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
+import time
 
 import torch
 import torch.distributed as dist
@@ -21,6 +27,38 @@ from .tables import evaluate
 
 def shard_path(store: Path, index: int) -> Path:
     return store.with_name(f"{store.name}.shard{index}")
+
+
+class UnitCounter:
+    """A number in a file that processes on one machine take in turn under an exclusive lock:
+    each `take` returns the next unit of work, whichever worker asks."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def reset(self) -> None:
+        self.path.write_text("0")
+
+    def take(self) -> int:
+        with open(self.path, "r+") as file:
+            fcntl.flock(file, fcntl.LOCK_EX)  # released when the file closes
+            number = int(file.read())
+            file.seek(0)
+            file.write(str(number + 1))
+            file.truncate()
+        return number
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def unit_counter(store: Path) -> UnitCounter:
+    return UnitCounter(store.with_name(f"{store.name}.units"))
+
+
+UNITS_PER_SPLIT = 16
+"""Units each split's clips are dealt into: enough that the last one taken is a small share of
+a run on 2 to 8 workers, few enough that each unit's batches still fill on a GPU at full splits."""
 
 
 def merge_shards(store: ResultsStore) -> int:
@@ -42,18 +80,35 @@ def build_engine(options: dict, per_class: int | None, store: ResultsStore) -> E
 
 
 def work(index: int, count: int, options: dict, per_class: int | None, other_per_class: int | None, steps=None) -> int:
-    """One worker: its share of the clips, one thread, rows into its own shard of the store
-    (a stopped worker's shard is read back, so the same index resumes it); returns its attack
-    steps and adds them to `steps` (a shared counter) when given."""
+    """One worker: takes units of clips until none is left and measures each with one thread,
+    rows into its own shard of the store (a stopped worker's shard is merged on the next start,
+    and its units come out of the store then); returns its attack steps and adds them to `steps`
+    (a shared counter) when given. `count` (the workers) only labels the log."""
     torch.set_num_threads(1)
     store = ResultsStore(shard_path(options["store"], index), also_read=[options["store"]])
-    engine = build_engine(options, per_class, store).shard(index, count)
-    evaluate(engine, per_class=per_class, other_per_class=other_per_class, sections=tuple(options["sections"]),
-             defenses=options["defenses"], log=lambda line: print(f"[worker {index}] {line}", flush=True))
+    engine = build_engine(options, per_class, store)
+    units = engine.dealt(_hands(engine, other_per_class))
+    counter = unit_counter(options["store"])
+    while (unit := counter.take()) < len(units):
+        started, before = time.perf_counter(), engine.attack_steps
+        evaluate(units[unit], per_class=per_class, other_per_class=other_per_class, sections=tuple(options["sections"]),
+                 defenses=options["defenses"], log=lambda line: None)
+        split, = units[unit].splits
+        print(f"[worker {index + 1}/{count}] unit {unit + 1}/{len(units)}: {len(units[unit].clip_ids(split))} clips of "
+              f"{split}, {engine.attack_steps - before} attack steps in {time.perf_counter() - started:.0f} s", flush=True)
     if steps is not None:
         with steps.get_lock():
             steps.value += engine.attack_steps
     return engine.attack_steps
+
+
+def _hands(engine: Engine, other_per_class: int | None) -> int:
+    """UNITS_PER_SPLIT, or fewer so that every unit holds a clip of the other tables' tier
+    (the first clips of each split), which each unit's evaluation measures and reports on."""
+    if other_per_class is None:
+        return UNITS_PER_SPLIT
+    other = engine.narrowed(other_per_class)
+    return max(1, min(UNITS_PER_SPLIT, *(len(other.clip_ids(split)) for split in other.splits)))
 
 
 def under_torchrun() -> bool:
@@ -61,9 +116,10 @@ def under_torchrun() -> bool:
 
 
 def torchrun_rank(options: dict, per_class: int | None, other_per_class: int | None) -> int | None:
-    """This rank's share of the clips under torchrun, on the GPU of its LOCAL_RANK (modulo the
-    GPUs there are) when the device is CUDA. Rank 0 first merges the shards a stopped run left;
-    returns the attack steps of all ranks on rank 0 once every rank is done, None on the others."""
+    """This rank's units of clips under torchrun, on the GPU of its LOCAL_RANK (modulo the GPUs
+    there are) when the device is CUDA. Rank 0 first merges the shards a stopped run left and
+    resets the unit counter; returns the attack steps of all ranks on rank 0 once every rank is
+    done, None on the others."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     if options["device"].startswith("cuda"):
         options = {**options, "device": f"cuda:{int(os.environ.get('LOCAL_RANK', '0')) % torch.cuda.device_count()}"}
@@ -71,9 +127,12 @@ def torchrun_rank(options: dict, per_class: int | None, other_per_class: int | N
     try:
         if rank == 0:
             merge_shards(ResultsStore(options["store"]))
+            unit_counter(options["store"]).reset()
         dist.barrier()
         steps = torch.tensor([work(rank, world, options, per_class, other_per_class)], dtype=torch.float64)
         dist.all_reduce(steps)
+        if rank == 0:
+            unit_counter(options["store"]).remove()
         return int(steps.item()) if rank == 0 else None
     finally:
         dist.destroy_process_group()
