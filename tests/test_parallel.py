@@ -8,7 +8,7 @@ import pytest
 from torch.utils.data import Dataset, Subset
 
 from avdemo.evaluation.engine import Engine
-from avdemo.evaluation.parallel import UNITS_PER_SPLIT, UnitCounter, _hands
+from avdemo.evaluation.parallel import UNITS_PER_WORKER, UnitCounter, _hands
 from avdemo.evaluation.store import ResultsStore
 
 
@@ -29,7 +29,7 @@ def _engine(per_class: dict[str, int]) -> Engine:
     return Engine(splits, ResultsStore(), "toy", "cpu", log=lambda *_: None)
 
 
-@pytest.mark.parametrize("hands", [1, 5, UNITS_PER_SPLIT, 400])
+@pytest.mark.parametrize("hands", [1, 5, 16, 400])
 def test_dealt_units_hold_every_clip_once_each_of_one_split(hands):
     engine = _engine({"test": 6, "test-heldout": 2})
     units = engine.dealt(hands)
@@ -42,14 +42,15 @@ def test_dealt_units_hold_every_clip_once_each_of_one_split(hands):
 
 def test_every_unit_holds_a_clip_of_the_other_tables_tier():
     engine = _engine({"test": 20, "test-heldout": 20})
-    for other_per_class in (1, 4, None):
-        units = engine.dealt(_hands(engine, other_per_class))
-        assert len(units) == 2 * UNITS_PER_SPLIT
-        for unit in units:
-            assert unit.narrowed(other_per_class or 20).clip_ids(*unit.splits)
+    for workers in (1, 2, 8):
+        for other_per_class in (1, 4, None):
+            units = engine.dealt(_hands(engine, workers, other_per_class))
+            assert len(units) == 2 * UNITS_PER_WORKER * workers
+            for unit in units:
+                assert unit.narrowed(other_per_class or 20).clip_ids(*unit.splits)
     small = Engine({"test": Subset(LabelsOnly(), list(range(18 * 4)))}, ResultsStore(), "toy", "cpu")
     small.splits["test"].dataset.classes = LabelsOnly.classes[:3]  # 3 classes: the tier of 1 per class is 3 clips
-    assert _hands(small, 1) == 3
+    assert _hands(small, 2, 1) == 3
 
 
 def _take(path, count, queue):

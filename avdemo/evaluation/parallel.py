@@ -56,9 +56,11 @@ def unit_counter(store: Path) -> UnitCounter:
     return UnitCounter(store.with_name(f"{store.name}.units"))
 
 
-UNITS_PER_SPLIT = 16
-"""Units each split's clips are dealt into: enough that the last one taken is a small share of
-a run on 2 to 8 workers, few enough that each unit's batches still fill on a GPU at full splits."""
+UNITS_PER_WORKER = 2
+"""Units of each split per worker. More units balance the workers better, but split the clips
+a run adds into smaller batches: at 16 units per split, a run adding one clip per class gave
+each unit one or two new clips, and 2 workers ran at 14 attack steps/s each against 17 with
+batches of nine (each unit also costs about 5 s of lookups)."""
 
 
 def merge_shards(store: ResultsStore) -> int:
@@ -83,11 +85,11 @@ def work(index: int, count: int, options: dict, per_class: int | None, other_per
     """One worker: takes units of clips until none is left and measures each with one thread,
     rows into its own shard of the store (a stopped worker's shard is merged on the next start,
     and its units come out of the store then); returns its attack steps and adds them to `steps`
-    (a shared counter) when given. `count` (the workers) only labels the log."""
+    (a shared counter) when given. `count`: the workers."""
     torch.set_num_threads(1)
     store = ResultsStore(shard_path(options["store"], index), also_read=[options["store"]])
     engine = build_engine(options, per_class, store)
-    units = engine.dealt(_hands(engine, other_per_class))
+    units = engine.dealt(_hands(engine, count, other_per_class))
     counter = unit_counter(options["store"])
     while (unit := counter.take()) < len(units):
         started, before = time.perf_counter(), engine.attack_steps
@@ -102,13 +104,14 @@ def work(index: int, count: int, options: dict, per_class: int | None, other_per
     return engine.attack_steps
 
 
-def _hands(engine: Engine, other_per_class: int | None) -> int:
-    """UNITS_PER_SPLIT, or fewer so that every unit holds a clip of the other tables' tier
-    (the first clips of each split), which each unit's evaluation measures and reports on."""
+def _hands(engine: Engine, workers: int, other_per_class: int | None) -> int:
+    """UNITS_PER_WORKER x workers, or fewer so that every unit holds a clip of the other
+    tables' tier (the first clips of each split), which each unit's evaluation reports on."""
+    hands = UNITS_PER_WORKER * workers
     if other_per_class is None:
-        return UNITS_PER_SPLIT
+        return hands
     other = engine.narrowed(other_per_class)
-    return max(1, min(UNITS_PER_SPLIT, *(len(other.clip_ids(split)) for split in other.splits)))
+    return max(1, min(hands, *(len(other.clip_ids(split)) for split in other.splits)))
 
 
 def under_torchrun() -> bool:
