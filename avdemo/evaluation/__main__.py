@@ -16,8 +16,8 @@ On GPUs, the full splits (regenerated from the bank on the machine, not carried)
     torchrun --standalone --nproc_per_node N -m avdemo.evaluation
 
 The ranks take units of clips in turn, each into its own shard, on GPU LOCAL_RANK (ranks
-beyond the GPUs share them); rank 0 merges the shards and writes the report. Killed (e.g. at a time
-limit), the same command resumes from the store and the shards.
+beyond the GPUs share them); rank 0 merges the shards and writes the report. Killed (e.g. at
+a time limit), the same command resumes from the store and the shards.
 """
 
 from __future__ import annotations
@@ -92,15 +92,13 @@ def main(argv: list[str] | None = None) -> None:
     if workers > 1 and steps is None:
         context = multiprocessing.get_context("spawn")
         attack_steps = context.Value("q", 0)
-        units = unit_counter(args.store)
-        units.reset()
         processes = [context.Process(target=work, args=(index, workers, vars(args), per_class, other_per_class, attack_steps))
                      for index in range(workers)]
-        for process in processes:
-            process.start()
-        for process in processes:
-            process.join()
-        units.remove()
+        with unit_counter(args.store):
+            for process in processes:
+                process.start()
+            for process in processes:
+                process.join()
         merge_shards(store)
         if any(process.exitcode for process in processes):
             raise SystemExit("a worker failed (its rows are kept in the store): see its log above, then run again")

@@ -10,6 +10,7 @@ The counter is a locked file next to the store, so every worker must run on one 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 import fcntl
 import os
 from pathlib import Path
@@ -52,8 +53,18 @@ class UnitCounter:
         self.path.unlink(missing_ok=True)
 
 
-def unit_counter(store: Path) -> UnitCounter:
-    return UnitCounter(store.with_name(f"{store.name}.units"))
+@contextmanager
+def unit_counter(store: Path, owner: bool = True):
+    """The counter one run's workers take units from, next to `store`: its owner (the launching
+    process, or rank 0) starts it at 0 and removes it once every worker is done."""
+    counter = UnitCounter(store.with_name(f"{store.name}.units"))
+    if owner:
+        counter.reset()
+    try:
+        yield counter
+    finally:
+        if owner:
+            counter.remove()
 
 
 UNITS_PER_WORKER = 2
@@ -90,14 +101,15 @@ def work(index: int, count: int, options: dict, per_class: int | None, other_per
     store = ResultsStore(shard_path(options["store"], index), also_read=[options["store"]])
     engine = build_engine(options, per_class, store)
     units = engine.dealt(_hands(engine, count, other_per_class))
-    counter = unit_counter(options["store"])
-    while (unit := counter.take()) < len(units):
-        started, before = time.perf_counter(), engine.attack_steps
-        evaluate(units[unit], per_class=per_class, other_per_class=other_per_class, sections=tuple(options["sections"]),
-                 defenses=options["defenses"], log=lambda line: None)
-        split, = units[unit].splits
-        print(f"[worker {index + 1}/{count}] unit {unit + 1}/{len(units)}: {len(units[unit].clip_ids(split))} clips of "
-              f"{split}, {engine.attack_steps - before} attack steps in {time.perf_counter() - started:.0f} s", flush=True)
+    with unit_counter(options["store"], owner=False) as counter:
+        while (taken := counter.take()) < len(units):
+            started, before, unit = time.perf_counter(), engine.attack_steps, units[taken]
+            evaluate(unit, per_class=per_class, other_per_class=other_per_class, sections=tuple(options["sections"]),
+                     defenses=options["defenses"], log=lambda line: None)
+            split, = unit.splits
+            print(f"[worker {index + 1}/{count}] unit {taken + 1}/{len(units)}: {len(unit.clip_ids(split))} clips of "
+                  f"{split}, {engine.attack_steps - before} attack steps in {time.perf_counter() - started:.0f} s",
+                  flush=True)
     if steps is not None:
         with steps.get_lock():
             steps.value += engine.attack_steps
@@ -130,12 +142,10 @@ def torchrun_rank(options: dict, per_class: int | None, other_per_class: int | N
     try:
         if rank == 0:
             merge_shards(ResultsStore(options["store"]))
-            unit_counter(options["store"]).reset()
-        dist.barrier()
-        steps = torch.tensor([work(rank, world, options, per_class, other_per_class)], dtype=torch.float64)
-        dist.all_reduce(steps)
-        if rank == 0:
-            unit_counter(options["store"]).remove()
+        with unit_counter(options["store"], owner=rank == 0):
+            dist.barrier()  # the counter is at 0 before any rank takes a unit
+            steps = torch.tensor([work(rank, world, options, per_class, other_per_class)], dtype=torch.float64)
+            dist.all_reduce(steps)  # every rank is done before rank 0 removes the counter
         return int(steps.item()) if rank == 0 else None
     finally:
         dist.destroy_process_group()
