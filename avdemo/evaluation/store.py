@@ -9,14 +9,19 @@ cIoU. Clean rows have attack, objective, budget and modality "none".
 
 On disk it is gzip-compressed JSON lines; each `add` appends one gzip member (gzip readers
 take concatenated members as one stream), so a long evaluation can be stopped and resumed:
-rows already present are never recomputed. A later row with the same key replaces an earlier
-one. A path of None keeps the store in memory (model cards, tests).
+rows already present are never recomputed. A process killed while appending leaves a truncated
+last member; reading keeps every whole row before it and rewrites the store without the broken
+tail, so that later members stay readable (the lost rows are simply measured again). A later
+row with the same key replaces an earlier one. A path of None keeps the store in memory (model
+cards, tests).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import sys
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +33,21 @@ def row_key(row: dict) -> tuple:
     return tuple(row[field] for field in KEY_FIELDS)
 
 
+def read_rows(path: Path) -> tuple[list[dict], bool]:
+    """The whole rows of the store file at `path`, and whether the file ended cleanly (False:
+    a truncated or corrupt tail, whose rows are dropped)."""
+    rows = []
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                if not line.endswith("\n"):
+                    return rows, False
+                rows.append(json.loads(line))
+    except (EOFError, zlib.error, gzip.BadGzipFile):
+        return rows, False
+    return rows, True
+
+
 class ResultsStore:
     """Rows read from `path` (and from `also_read`, never written: a worker's view of the main
     store); new rows are appended to `path`."""
@@ -37,10 +57,13 @@ class ResultsStore:
         self._rows: dict[tuple, dict] = {}
         for source in [*also_read, *([self.path] if self.path is not None else [])]:
             if Path(source).is_file():
-                with gzip.open(source, "rt", encoding="utf-8") as handle:
-                    for line in handle:
-                        row = json.loads(line)
-                        self._rows[row_key(row)] = row
+                rows, intact = read_rows(Path(source))
+                self._rows.update((row_key(row), row) for row in rows)
+                if not intact:
+                    print(f"{source}: a truncated tail (an interrupted write) was dropped after {len(rows)} "
+                          "whole rows; its rows will be measured again", file=sys.stderr)
+                    if Path(source) == self.path:
+                        _write(self.path, rows, "wt")
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -56,9 +79,7 @@ class ResultsStore:
                 raise ValueError(f"a results row needs {sorted(missing)}")
             self._rows[row_key(row)] = row
         if self.path is not None and rows:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with gzip.open(self.path, "at", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
+            _write(self.path, rows, "at")
 
     def rows(self, **match) -> list[dict]:
         """Rows whose fields equal every given value, in insertion order."""
@@ -68,5 +89,11 @@ class ResultsStore:
         """Rewrite the file with one row per key (drops replaced rows and gzip members);
         rows read from `also_read` are written too."""
         if self.path is not None:
-            with gzip.open(self.path, "wt", encoding="utf-8") as handle:
-                handle.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in self._rows.values())
+            _write(self.path, self._rows.values(), "wt")
+
+
+def _write(path: Path, rows: Iterable[dict], mode: str) -> None:
+    """Rows as one gzip member: appended (`mode` "at") or replacing the file ("wt")."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, mode, encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row, separators=(",", ":")) + "\n" for row in rows)
