@@ -197,6 +197,18 @@ LAUNCHERS = {"torchrun ranks": [sys.executable, "-m", "torch.distributed.run", "
              "spawned workers": [sys.executable, "-m", "avdemo.evaluation", "--workers", "2"]}
 
 
+def test_without_cached_clips_the_command_says_what_to_run_once_and_starts_no_worker(tmp_path):
+    environment = {**os.environ, "AVDEMO_CACHE": str(tmp_path / "empty-cache"),
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    result = subprocess.run([*LAUNCHERS["spawned workers"], "--splits", "test", "--store", str(tmp_path / "results.jsonl.gz"),
+                             "--out", str(tmp_path / "reports"), "--device", "cpu"],
+                            capture_output=True, text=True, env=environment, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.count("no cached clips") == 1 and "python -m avdemo.data splits" in result.stderr
+    assert "worker" not in result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == [tmp_path / "empty-cache"]  # no store, shard, unit counter or report
+
+
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_two_workers_share_the_clips_and_write_the_same_report_as_one_process(tiny_test_split, tmp_path, launcher):
     clip_format = zoo_clip_format([describe(name) for name in list_models()])

@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     moved = merge_shards(store)  # the ranks' shards, or those a stopped run left
     if moved:
         print(f"  merged {moved} rows from the workers' shards")
+    engine = build_engine(vars(args), per_class, store)  # before any worker: missing clips stop here, once
     if workers > 1 and steps is None:
         context = multiprocessing.get_context("spawn")
         attack_steps = context.Value("q", 0)
@@ -103,7 +104,6 @@ def main(argv: list[str] | None = None) -> None:
         if any(process.exitcode for process in processes):
             raise SystemExit("a worker failed (its rows are kept in the store): see its log above, then run again")
         steps = attack_steps.value
-    engine = build_engine(vars(args), per_class, store)
     report = evaluate(engine, per_class=per_class, other_per_class=other_per_class, sections=tuple(args.sections),
                       defenses=args.defenses)
     if steps is not None:  # the workers measured; the report was read from the store
