@@ -21,12 +21,18 @@ def _clips(store: ResultsStore) -> list[int]:
     return sorted(row["clip"] for row in store.rows())
 
 
-def _cut_in_second_member(path) -> bytes:
-    """Rows 0-2 in one gzip member and 3-5 in a second, cut in the middle of the second (past its
-    header, which holds the file name), as a kill while appending leaves it; returns the bytes."""
+def _two_members(path) -> int:
+    """Rows 0-2 in one gzip member and 3-5 in a second; returns the first member's size in bytes."""
     ResultsStore(path).add([_row(clip) for clip in range(3)])
     first = path.stat().st_size
     ResultsStore(path).add([_row(clip) for clip in range(3, 6)])
+    return first
+
+
+def _cut_in_second_member(path) -> bytes:
+    """Two members cut in the middle of the second (past its header, which holds the file name),
+    as a kill while appending leaves them; returns the bytes."""
+    first = _two_members(path)
     data = path.read_bytes()
     path.write_bytes(data[:(first + len(data)) // 2])
     return path.read_bytes()
@@ -85,8 +91,7 @@ def test_a_corrupt_whole_line_is_an_error_not_a_silent_loss(tmp_path):
 @given(cut=st.floats(0, 1, exclude_max=True))
 def test_a_store_cut_anywhere_reads_as_a_prefix_of_its_rows(tmp_path_factory, cut):
     path = tmp_path_factory.mktemp("cut") / "results.jsonl.gz"
-    ResultsStore(path).add([_row(clip) for clip in range(3)])
-    ResultsStore(path).add([_row(clip) for clip in range(3, 6)])
+    _two_members(path)
     data = path.read_bytes()
     path.write_bytes(data[:int(cut * len(data))])
     clips = [row["clip"] for row in read_rows(path)[0]]

@@ -22,7 +22,7 @@ import torch.distributed as dist
 from ..zoo import describe, list_models
 from .clips import cached_splits, synth_data_version, zoo_clip_format
 from .engine import Engine
-from .store import ResultsStore
+from .store import ResultsStore, read_rows
 from .tables import evaluate
 
 
@@ -78,7 +78,7 @@ def merge_shards(store: ResultsStore) -> int:
     """Move the rows of every worker shard next to `store` into it; returns how many rows moved."""
     moved = 0
     for shard in sorted(store.path.parent.glob(f"{store.path.name}.shard*")):
-        rows = list(ResultsStore(shard).rows())
+        rows, _ = read_rows(shard)  # a killed worker's truncated tail is dropped: those rows are measured again
         store.add(rows)
         shard.unlink()
         moved += len(rows)

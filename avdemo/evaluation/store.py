@@ -35,17 +35,21 @@ def row_key(row: dict) -> tuple:
 
 def read_rows(path: Path) -> tuple[list[dict], bool]:
     """The whole rows of the store file at `path`, and whether the file ended cleanly (False:
-    a truncated or corrupt tail, whose rows are dropped)."""
+    a truncated or corrupt tail, whose rows are dropped, saying so on stderr)."""
     rows = []
     try:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             for line in handle:
                 if not line.endswith("\n"):
-                    return rows, False
+                    break
                 rows.append(json.loads(line))
+            else:
+                return rows, True
     except (EOFError, zlib.error, gzip.BadGzipFile):
-        return rows, False
-    return rows, True
+        pass
+    print(f"{path}: a truncated tail (an interrupted write) was dropped after {len(rows)} whole rows; "
+          "its rows will be measured again", file=sys.stderr)
+    return rows, False
 
 
 class ResultsStore:
@@ -55,15 +59,12 @@ class ResultsStore:
     def __init__(self, path: Path | None = None, also_read: Iterable[Path] = ()):
         self.path = Path(path) if path is not None else None
         self._rows: dict[tuple, dict] = {}
-        for source in [*also_read, *([self.path] if self.path is not None else [])]:
-            if Path(source).is_file():
-                rows, intact = read_rows(Path(source))
+        for source in map(Path, [*also_read, *([self.path] if self.path is not None else [])]):
+            if source.is_file():
+                rows, intact = read_rows(source)
                 self._rows.update((row_key(row), row) for row in rows)
-                if not intact:
-                    print(f"{source}: a truncated tail (an interrupted write) was dropped after {len(rows)} "
-                          "whole rows; its rows will be measured again", file=sys.stderr)
-                    if Path(source) == self.path:
-                        _write(self.path, rows, "wt")
+                if not intact and source == self.path:
+                    _write(self.path, rows, "wt")  # without the broken tail, so later appends stay readable
 
     def __len__(self) -> int:
         return len(self._rows)
